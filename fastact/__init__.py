@@ -1,0 +1,33 @@
+"""fastact: fast CPU kernels for neural-network activation functions and their gradients.
+
+For every activation ``act`` in ``fastact.ACTIVATIONS``:
+
+* ``fastact.act(x, *params, out=None, backend=None)``: out of place (or into `out`);
+* ``fastact.act_(x, *params, backend=None)``: in place on `x`;
+* ``fastact.act_backward(grad, x, *params, out=None, from_output=False, backend=None)``: dL/dx.
+
+Backends: "cython" and "numba" kernels (SIMD-vectorized, multithreaded) and the "numpy" reference;
+"auto" (the default) picks per call. See ``fastact.show_config()``.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import spec as _spec
+from ._api import make_all as _make_all
+from ._config import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
+from ._info import config, show_config
+from ._kernel import kernel
+
+#: The activation names, in table order.
+ACTIVATIONS = _spec.ACTIVATIONS
+
+globals().update(_make_all())
+
+__all__ = (["ACTIVATIONS", "config", "get_backend", "get_num_threads", "kernel", "set_backend",
+            "set_num_threads", "show_config", "use_backend"]
+           + [f"{name}{suffix}" for name in ACTIVATIONS for suffix in ("", "_", "_backward")])
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

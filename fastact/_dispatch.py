@@ -1,0 +1,723 @@
+"""The per-call path: check arguments, choose backend, serial or parallel, and lay arrays out.
+
+Every public function lands in one of the `Op` methods below.  The order of work is:
+
+1. parameters -> ``(family, kernel args)`` (memoised per parameter tuple; validated on a miss);
+2. arrays checked (type, dtype, writeability, shape) with errors that name the function;
+3. float16 is computed in float32 and written back;
+4. an input that partly overlaps the output is copied first;
+5. the backend: ``backend=`` argument, else ``use_backend``/``set_backend``/``FASTACT_BACKEND``;
+   "auto" asks `_policy`;
+6. the layout: arrays whose memory is one dense block in the same order are passed as 1-D
+   views to the contiguous kernel; anything else is coalesced into 2-D strided views (and a
+   Python loop over any dimensions that cannot be merged);
+7. serial below the parallel threshold of the family's cost class, parallel above.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import _backends, _config, _policy, reference
+from ._config import _override
+from ._config import state as _state
+from .spec import FAMILIES, REQUIRED, Activation, is_real
+
+_ndarray = np.ndarray
+_empty_like = np.empty_like
+
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+#: Accepted dtypes -> the dtype computations run in.
+_COMPUTE = {_F16: _F32, _F32: _F32, _F64: _F64}
+_ACCEPTED = "float16, float32 or float64"
+
+
+# --- argument checks --------------------------------------------------------------------------------
+
+def _dtype_error(where, dtype):
+    return TypeError(f"{where}: unsupported dtype {dtype}; fastact computes on {_ACCEPTED} arrays")
+
+
+def as_input(x, where):
+    """An out-of-place input: anything np.asarray accepts, of a float dtype."""
+    if type(x) is not np.ndarray:
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{where}: cannot convert the input to an array: {exc}") from None
+    if x.dtype not in _COMPUTE:
+        raise _dtype_error(where, x.dtype)
+    return x
+
+
+def as_writeable(x, where, what="the array"):
+    """An array the call writes into: a writeable ndarray of a float dtype."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: {what} must be a writeable numpy.ndarray (it is written in place), "
+                        f"got {type(x).__name__}")
+    if x.dtype not in _COMPUTE:
+        raise _dtype_error(where, x.dtype)
+    if not x.flags.writeable:
+        raise ValueError(f"{where}: {what} is read-only")
+    return x
+
+
+def check_out(out, like, where, what="out"):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{where}: {what} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != like.dtype:
+        raise ValueError(f"{where}: {what} has dtype {out.dtype}, expected {like.dtype} (the input's)")
+    if out.shape != like.shape:
+        raise ValueError(f"{where}: {what} has shape {out.shape}, expected {like.shape} (the input's)")
+    if not out.flags.writeable:
+        raise ValueError(f"{where}: {what} is read-only")
+    return out
+
+
+def check_same(a, b, where, names):
+    if a.shape != b.shape:
+        raise ValueError(f"{where}: {names[0]} has shape {a.shape} but {names[1]} has shape {b.shape}; "
+                         "they must match")
+    if a.dtype != b.dtype:
+        raise ValueError(f"{where}: {names[0]} has dtype {a.dtype} but {names[1]} has dtype {b.dtype}; "
+                         "they must match")
+
+
+def normalize_axis(axis, ndim, where):
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{where}: axis must be an integer, got {type(axis).__name__}") from None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{where}: axis {axis} is out of range for an array of {ndim} dimension(s)")
+    return axis % ndim
+
+
+# --- parameters ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Resolved:
+    family: str | None
+    args: dict                     # compute dtype -> tuple of scalars of that dtype
+    from_output_error: str | None
+
+
+def _check_param(spec: Activation, p, value, where):
+    if p.kind == "real":
+        if not is_real(value):
+            raise TypeError(f"{where}: {p.name} must be a real number, got {type(value).__name__}")
+        problem = p.check(float(value)) if p.check else None
+        if problem:
+            raise ValueError(f"{where}: {p.name} {problem}, got {value!r}")
+    elif p.kind == "choice":
+        if not isinstance(value, str) or value not in p.choices:
+            raise ValueError(f"{where}: {p.name} must be one of {', '.join(map(repr, p.choices))}, got {value!r}")
+    elif p.kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where}: {p.name} must be True or False, got {value!r}")
+    elif p.kind == "generator":
+        if value is not None and not isinstance(value, np.random.Generator):
+            raise TypeError(f"{where}: {p.name} must be a numpy.random.Generator or None, got {type(value).__name__}")
+
+
+class Op:
+    """The dispatcher of one activation (elementwise and rrelu kinds)."""
+
+    def __init__(self, spec: Activation):
+        self.spec = spec
+        self.name = spec.name
+        self._resolved: dict[tuple, Resolved] = {}
+        self._plans: dict[tuple, tuple | None] = {}
+
+    # parameters -> Resolved, memoised when hashable
+    def resolve(self, params: tuple, where: str) -> Resolved:
+        try:
+            hit = self._resolved.get(params)
+        except TypeError:              # unhashable (rrelu's rng / noise)
+            hit = None
+        if hit is not None:
+            return hit
+        spec = self.spec
+        for p, value in zip(spec.params, params):
+            if value is REQUIRED:
+                raise TypeError(f"{where}: missing required parameter {p.name!r}")
+            _check_param(spec, p, value, where)
+        if spec.validate is not None:
+            problem = spec.validate(*params)
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+        family, kargs = spec.kernel(*params)
+        args = {dt: tuple(dt.type(a) for a in kargs) for dt in (_F32, _F64)}
+        resolved = Resolved(family, args, spec.from_output_error(params))
+        try:
+            if len(self._resolved) < 256:
+                self._resolved[params] = resolved
+        except TypeError:
+            pass
+        return resolved
+
+    # public entry points ------------------------------------------------------------------------
+    # Each tries the plan first: for C-contiguous arrays whose (params, dtype, direction, backend)
+    # has been seen before, the kernels are already looked up and the call costs a few dict reads.
+
+    def forward(self, x, params, out, backend):
+        if out is None and type(x) is _ndarray:
+            plan = self._plan_hit(params, x.dtype, "forward", backend)
+            if plan is not None and x.flags.c_contiguous:
+                out = _empty_like(x)
+                _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size)
+                return out
+        where = self.name
+        r = self.resolve(params, where)
+        x = as_input(x, where)
+        if out is None:
+            out = np.empty_like(x)
+        else:
+            check_out(out, x, where)
+        return self._forward(r, x, params, out, backend)
+
+    def forward_(self, x, params, backend):
+        if type(x) is _ndarray:
+            plan = self._plan_hit(params, x.dtype, "forward", backend)
+            if plan is not None:
+                flags = x.flags
+                if flags.c_contiguous and flags.writeable:
+                    x1 = x if x.ndim == 1 else x.reshape(-1)
+                    _run_plan(plan, (x1, x1), x.size)
+                    return x
+        where = self.name + "_"
+        r = self.resolve(params, where)
+        as_writeable(x, where)
+        return self._forward(r, x, params, x, backend)
+
+    def backward(self, grad, saved, params, out, from_output, backend):
+        if (type(grad) is _ndarray and type(saved) is _ndarray and (out is None or out is grad)
+                and grad.shape == saved.shape and grad.dtype == saved.dtype):
+            direction = "backward_from_output" if from_output else "backward"
+            plan = self._plan_hit(params, grad.dtype, direction, backend)
+            if plan is not None and grad.flags.c_contiguous and saved.flags.c_contiguous:
+                if out is None:
+                    out = _empty_like(grad)
+                elif not out.flags.writeable:
+                    plan = None
+                if plan is not None and (out is grad or not np.may_share_memory(saved, out)
+                                         or _same_memory(saved, out)):
+                    _run_plan(plan, (grad.reshape(-1), saved.reshape(-1), out.reshape(-1)), grad.size)
+                    return out
+        where = self.name + "_backward"
+        r = self.resolve(params, where)
+        if from_output and r.from_output_error is not None:
+            raise ValueError(f"{where}: from_output=True is not supported: {r.from_output_error}")
+        grad = as_input(grad, where)
+        saved = as_input(saved, where)
+        check_same(grad, saved, where, ("grad", "y" if from_output else "x"))
+        if out is None:
+            out = np.empty_like(grad)
+        else:
+            check_out(out, grad, where)
+        return self._backward(r, grad, saved, params, out, from_output, backend)
+
+    # plans --------------------------------------------------------------------------------------
+    def _plan_hit(self, params, dtype, direction, backend):
+        try:
+            return self._plans.get((params, dtype, direction, backend or _override.get() or _state.backend))
+        except TypeError:              # unhashable params
+            return None
+
+    def plan(self, r: Resolved, params, dtype, direction, backend):
+        """Build (and remember) the plan for these arguments; None where the general path must run
+        every time (the numpy backend, float16, rrelu's training mode)."""
+        setting = backend or _override.get() or _state.backend
+        if dtype not in (_F32, _F64) or (self.spec.kind == "rrelu" and params[2]):
+            return None
+        plan = make_plan(r, direction, dtype, setting, self.name)
+        try:
+            if len(self._plans) < 1024:
+                self._plans[(params, dtype, direction, setting)] = plan
+        except TypeError:
+            pass
+        return plan
+
+    # overridable bodies ---------------------------------------------------------------------------
+    def _forward(self, r, x, params, out, backend):
+        return run_elementwise(self, r, "forward", (x,), out, params, backend)
+
+    def _backward(self, r, grad, saved, params, out, from_output, backend):
+        direction = "backward_from_output" if from_output else "backward"
+        return run_elementwise(self, r, direction, (grad, saved), out, params, backend)
+
+
+class RReLUOp(Op):
+    """rrelu: eval mode is leaky_relu with the mean slope; training mode draws slopes (NumPy's
+    Generator does the drawing in every backend; it dominates the cost)."""
+
+    def _forward(self, r, x, params, out, backend):
+        lower, upper, training, rng, noise = params
+        if not training:
+            return run_elementwise(self, r, "forward", (x,), out, params, backend)
+        where = self.name
+        if noise is not None:
+            check_out(noise, x, where, "noise")
+        compute = _COMPUTE[x.dtype]
+        if x.dtype == compute:
+            x = _separate((x,), out)[0]
+            if noise is None:
+                noise = np.empty_like(x)
+            return reference.rrelu(x, lower, upper, True, rng, noise, out=out)
+        x32 = x.astype(compute)
+        noise32 = np.empty_like(x32)
+        reference.rrelu(x32, lower, upper, True, rng, noise32, out=x32)
+        if noise is not None:
+            np.copyto(noise, noise32, casting="same_kind")
+        np.copyto(out, x32, casting="same_kind")
+        return out
+
+    def _backward(self, r, grad, saved, params, out, from_output, backend):
+        lower, upper, training, rng, noise = params
+        if not training:
+            return run_elementwise(self, r, "backward", (grad, saved), out, params, backend)
+        where = self.name + "_backward"
+        if noise is None:
+            raise ValueError(f"{where}: training=True needs the `noise` array filled by the forward")
+        if not isinstance(noise, np.ndarray):
+            raise TypeError(f"{where}: noise must be a numpy.ndarray, got {type(noise).__name__}")
+        check_same(grad, noise, where, ("grad", "noise"))
+        grad, noise = _separate((grad, noise), out)
+        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 etc. follow IEEE, as PyTorch
+            return np.multiply(grad, noise, out=out)
+
+
+# --- the elementwise runner ------------------------------------------------------------------------
+
+def run_elementwise(op: Op, r: Resolved, direction, inputs, out, params, backend):
+    if out.size == 0:
+        return out
+    compute = _COMPUTE[out.dtype]
+    if compute is not out.dtype:                                 # float16: compute in float32
+        ins = tuple(a.astype(compute) for a in inputs)
+        run_elementwise(op, r, direction, ins, ins[0], params, backend)
+        np.copyto(out, ins[0], casting="same_kind")
+        return out
+    if inputs[0] is not out or len(inputs) > 1:
+        inputs = _separate(inputs, out)
+    plan = op.plan(r, params, compute, direction, backend)
+    if plan is None:
+        fn = getattr(reference, op.name if direction == "forward" else f"{op.name}_{direction}")
+        if direction != "forward":      # the backward takes no forward-only parameters (rng)
+            params = tuple(p for p, spec in zip(params, op.spec.params) if not spec.forward_only)
+        fn(*inputs, *params, out=out)
+        return out
+    contiguous, blocks = _layout(inputs + (out,))
+    if contiguous:
+        _run_plan(plan, blocks[0], out.size)
+        return out
+    module_serial, module_parallel = plan[5]
+    for arrays in blocks:
+        n = arrays[-1].size
+        parallel = _state.num_threads > 1 and n >= plan[3]
+        module = module_parallel if parallel else module_serial
+        kernel = _elementwise_kernel(module, r.family, direction, compute, False, parallel)
+        if parallel:
+            module.set_threads(_state.num_threads)
+        kernel(*arrays, plan[2], _state.num_threads if parallel else 1)
+    return out
+
+
+def make_plan(r: Resolved, direction, dtype, setting, where):
+    """(serial kernel, parallel kernel, args, parallel threshold, set_threads, (serial module,
+    parallel module)) for contiguous arrays, or None for the numpy backend."""
+    if setting == "auto":
+        small = _policy.choose(r.family, dtype, 0)
+        large = _policy.choose(r.family, dtype, _policy.LARGE)
+    else:
+        small = large = setting
+    if "numpy" in (small, large):
+        return None
+    serial_module = _backend_module(small, where)
+    parallel_module = _backend_module(large, where)
+    return (_elementwise_kernel(serial_module, r.family, direction, dtype, True, False),
+            _elementwise_kernel(parallel_module, r.family, direction, dtype, True, True),
+            r.args[dtype],
+            _policy.PARALLEL_THRESHOLD[FAMILIES[r.family].cost],
+            parallel_module.set_threads,
+            (serial_module, parallel_module))
+
+
+def _run_plan(plan, arrays, n):
+    threads = _state.num_threads
+    if n < plan[3] or threads == 1:
+        plan[0](*arrays, plan[2], 1)
+    else:
+        plan[4](threads)
+        plan[1](*arrays, plan[2], threads)
+
+
+_KERNELS: dict = {}
+
+
+def _elementwise_kernel(module, family, direction, dtype, contiguous, parallel):
+    key = (module.NAME, family, direction, dtype, contiguous, parallel)
+    kernel = _KERNELS.get(key)
+    if kernel is None:
+        kernel = _KERNELS[key] = module.elementwise_kernel(family, direction, dtype, contiguous, parallel)
+    return kernel
+
+
+def _backend_module(name, where):
+    module = _backends.load(name)
+    if module is None:
+        if name not in _backends.KERNEL_BACKENDS:
+            _config._check_backend(name, where)
+        raise RuntimeError(f"{where}: the {name} backend is not available: {_backends.why_unavailable(name)}")
+    return module
+
+
+def _parallelism(size, cost, module):
+    threads = _state.num_threads
+    if threads > 1 and size >= _policy.PARALLEL_THRESHOLD[cost]:
+        module.set_threads(threads)
+        return True, threads
+    return False, 1
+
+
+# --- memory layout -------------------------------------------------------------------------------
+
+def _same_memory(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides)
+
+
+def _separate(inputs, out):
+    """Copy any input that partly overlaps `out`; an input that *is* out's memory, element for
+    element, is fine (that is the in-place case)."""
+    result = []
+    for a in inputs:
+        if a is not out and np.may_share_memory(a, out) and not _same_memory(a, out):
+            try:
+                overlap = np.shares_memory(a, out)
+            except np.exceptions.TooHardError:
+                overlap = True
+            if overlap:
+                a = a.copy()
+        result.append(a)
+    return tuple(result)
+
+
+def _layout(arrays):
+    """(contiguous, blocks) for same-shape arrays: contiguous=True with one block of 1-D views
+    when they are all C- or all F-contiguous; else blocks of 2-D views of any strides."""
+    if all(a.flags.c_contiguous for a in arrays):
+        return True, [tuple(a.reshape(-1) for a in arrays)]
+    if all(a.flags.f_contiguous for a in arrays):
+        return True, [tuple(a.reshape(-1, order="F") for a in arrays)]
+    shape, strides = _coalesce(arrays, keep_last=False)
+    views = [as_strided(a, shape, s) for a, s in zip(_flipped(arrays), strides)]
+    itemsize = arrays[0].itemsize
+    if len(shape) == 1:
+        if all(s[0] == itemsize for s in strides):
+            return True, [tuple(views)]
+        return False, [tuple(v.reshape(1, -1) if v.flags.c_contiguous else
+                             as_strided(v, (1, shape[0]), (0, v.strides[0])) for v in views)]
+    return False, _blocks_2d(views, shape)
+
+
+def rows_layout(arrays):
+    """Blocks of 2-D (rows, n) views for same-shape arrays whose LAST axis is the row axis; the
+    leading axes are coalesced where the strides allow."""
+    shape, strides = _coalesce(arrays, keep_last=True)
+    views = [as_strided(a, shape, s) for a, s in zip(_flipped(arrays, keep_last=True), strides)]
+    if len(shape) == 1:
+        return [tuple(as_strided(v, (1, shape[0]), (0, v.strides[0])) for v in views)]
+    return _blocks_2d(views, shape)
+
+
+def _blocks_2d(views, shape):
+    if len(shape) == 2:
+        return [tuple(views)]
+    return [tuple(v[idx] for v in views) for idx in np.ndindex(*shape[:-2])]
+
+
+def _order(arrays, keep_last):
+    """Axes to iterate, outermost first: size-1 axes dropped, sorted by the output's stride."""
+    shape = arrays[0].shape
+    last = len(shape) - 1
+    axes = [d for d in range(len(shape)) if shape[d] != 1 and not (keep_last and d == last)]
+    ref = arrays[-1].strides
+    axes.sort(key=lambda d: -abs(ref[d]))
+    if keep_last:
+        axes.append(last)
+    return axes
+
+
+def _flipped(arrays, keep_last=False):
+    """The arrays with every axis reversed where the output walks memory backwards."""
+    ref = arrays[-1]
+    flip = tuple(slice(None, None, -1) if (s < 0 and not (keep_last and d == ref.ndim - 1)) else slice(None)
+                 for d, s in enumerate(ref.strides))
+    return [a[flip] for a in arrays]
+
+
+def _coalesce(arrays, keep_last):
+    """(shape, [strides per array]) after ordering, flipping and merging mergeable axes."""
+    flipped = _flipped(arrays, keep_last)
+    axes = _order(flipped, keep_last)
+    if not axes:
+        axes = [arrays[0].ndim - 1] if arrays[0].ndim else []
+    shape = [flipped[0].shape[d] for d in axes]
+    strides = [[a.strides[d] for d in axes] for a in flipped]
+    if not shape:                          # 0-d
+        return (1,), [[a.itemsize] for a in arrays]
+    # Merge axis i into i - 1 where every array steps over i exactly once per step of i - 1;
+    # the row axis of a row layout is never merged.
+    i = len(shape) - (2 if keep_last else 1)
+    while i > 0:
+        if all(s[i - 1] == s[i] * shape[i] for s in strides):
+            shape[i - 1] *= shape[i]
+            del shape[i]
+            for s in strides:
+                s[i - 1] = s[i]
+                del s[i]
+        i -= 1
+    return tuple(shape), [tuple(s) for s in strides]
+
+
+def _view(a, shape):
+    """a reshaped to `shape` if that is a view, else None."""
+    v = a.reshape(shape)
+    return v if (a.size == 0 or np.may_share_memory(v, a)) else None
+
+
+def _kernel_backend(backend, where):
+    """The backend name for a non-elementwise op ("auto" resolved)."""
+    name = backend or _config.current_backend()
+    if name == "auto":
+        name = _policy.choose(None, None, 0)
+    if name != "numpy":
+        _backend_module(name, where)
+    return name
+
+
+def _in_compute_dtype(fn, inputs, outs):
+    """Run fn(*inputs32, *outs32) in float32 for float16 arrays and copy the results back."""
+    ins = tuple(a.astype(_F32) for a in inputs)
+    tmp = tuple(np.empty(o.shape, _F32) for o in outs)
+    result = fn(*ins, *tmp)
+    for o, t in zip(outs, tmp):
+        np.copyto(o, t, casting="same_kind")
+    return result
+
+
+class PReLUOp:
+    """prelu: a leaky ReLU with one learned slope per channel along `axis`."""
+
+    def __init__(self, spec: Activation):
+        self.spec = spec
+        self.name = spec.name
+
+    def _weight(self, x, weight, axis, where):
+        """(channel axis or None, 1-D slope vector of the compute dtype, channel count)."""
+        if is_real(weight):
+            w = np.asarray(weight, dtype=np.float64)
+        else:
+            if not isinstance(weight, np.ndarray):
+                try:
+                    weight = np.asarray(weight)
+                except (TypeError, ValueError):
+                    raise TypeError(f"{where}: weight must be a real number or a 1-D array, "
+                                    f"got {type(weight).__name__}") from None
+            if weight.dtype.kind not in "fiu":
+                raise TypeError(f"{where}: weight must hold real numbers, got dtype {weight.dtype}")
+            if weight.ndim > 1:
+                raise ValueError(f"{where}: weight must be a scalar or 1-D, got shape {weight.shape}")
+            w = weight
+        if x.ndim >= 2:
+            ax = normalize_axis(axis, x.ndim, where)
+            channels = x.shape[ax]
+        else:
+            ax, channels = None, 1
+        if w.size not in (1, channels):
+            raise ValueError(f"{where}: weight has {w.size} slopes but x has {channels} channel(s)"
+                             + (f" along axis {ax}" if ax is not None else " (0-d and 1-d inputs have one)"))
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"{where}: weight must be finite")
+        return ax, w.reshape(-1).astype(_COMPUTE[x.dtype]), channels
+
+    @staticmethod
+    def _shape3(x, ax):
+        if ax is None:
+            return (1, 1, x.size)
+        outer = int(np.prod(x.shape[:ax], dtype=np.int64))
+        inner = int(np.prod(x.shape[ax + 1:], dtype=np.int64))
+        return (outer, x.shape[ax], inner)
+
+    def forward(self, x, params, out, backend):
+        where = self.name
+        x = as_input(x, where)
+        out = np.empty_like(x) if out is None else check_out(out, x, where)
+        return self._forward(x, params, out, backend, where)
+
+    def forward_(self, x, params, backend):
+        where = self.name + "_"
+        as_writeable(x, where)
+        return self._forward(x, params, x, backend, where)
+
+    def _forward(self, x, params, out, backend, where):
+        weight, axis = params
+        ax, w, channels = self._weight(x, weight, axis, where)
+        name = _kernel_backend(backend, where)
+        if x.size == 0:
+            return out
+        if out.dtype == _F16:
+            _in_compute_dtype(lambda x32, o32: self._forward(x32, (w, axis), o32, name, where), (x,), (out,))
+            return out
+        (x,) = _separate((x,), out)
+        if name == "numpy":
+            return reference.prelu(x, w, ax if ax is not None else 0, out=out)
+        module = _backends.load(name)
+        shape3 = self._shape3(x, ax)
+        if w.size != shape3[1]:
+            w = np.full(shape3[1], w[0], dtype=w.dtype)
+        x3 = _view(x, shape3)
+        x3 = x.reshape(shape3) if x3 is None else x3        # a copy is fine for an input
+        o3 = _view(out, shape3)
+        target = o3 if o3 is not None else np.empty(shape3, out.dtype)
+        parallel, nchunks = _parallelism(x.size, "memory", module)
+        module.prelu_kernel("forward", out.dtype, parallel)(x3, w, target, nchunks)
+        if o3 is None:
+            np.copyto(out, target.reshape(out.shape))
+        return out
+
+    def backward(self, grad, x, params, out, from_output, backend):
+        where = self.name + "_backward"
+        if from_output:
+            raise ValueError(f"{where}: from_output=True is not supported: prelu's output does not "
+                             "determine its derivative")
+        grad = as_input(grad, where)
+        x = as_input(x, where)
+        check_same(grad, x, where, ("grad", "x"))
+        out = np.empty_like(grad) if out is None else check_out(out, grad, where)
+        weight, axis = params
+        ax, w, channels = self._weight(x, weight, axis, where)
+        weight_shape = np.shape(weight)
+        name = _kernel_backend(backend, where)
+        gw = self._backward(grad, x, w, ax, out, name)
+        return out, gw.reshape(weight_shape).astype(_COMPUTE[x.dtype]).astype(x.dtype)
+
+    def _backward(self, grad, x, w, ax, out, name):
+        """grad_x into out; returns grad_weight as a float64 vector of w's length."""
+        if x.size == 0:
+            return np.zeros(w.size)
+        if out.dtype == _F16:
+            return _in_compute_dtype(lambda g, xx, o: self._backward(g, xx, w, ax, o, name), (grad, x), (out,))
+        grad, x = _separate((grad, x), out)
+        if name == "numpy":
+            _, gw = reference.prelu_backward(grad, x, w, ax if ax is not None else 0, out=out)
+            return gw.astype(np.float64)
+        module = _backends.load(name)
+        shape3 = self._shape3(x, ax)
+        wk = w if w.size == shape3[1] else np.full(shape3[1], w[0], dtype=w.dtype)
+        g3 = grad.reshape(shape3)
+        x3 = x.reshape(shape3)
+        o3 = _view(out, shape3)
+        target = o3 if o3 is not None else np.empty(shape3, out.dtype)
+        rows = np.empty(shape3[:2], np.float64)
+        parallel, nchunks = _parallelism(x.size, "memory", module)
+        module.prelu_kernel("backward", out.dtype, parallel)(g3, x3, wk, target, rows, nchunks)
+        if o3 is None:
+            np.copyto(out, target.reshape(out.shape))
+        per_channel = rows.sum(axis=0)
+        return per_channel if w.size == shape3[1] else np.array([per_channel.sum()])
+
+
+class SoftmaxOp:
+    """softmax and log_softmax along `axis`."""
+
+    def __init__(self, spec: Activation):
+        self.spec = spec
+        self.name = spec.name
+        self.log = spec.name == "log_softmax"
+
+    def forward(self, x, params, out, backend):
+        where = self.name
+        x = as_input(x, where)
+        out = np.empty_like(x) if out is None else check_out(out, x, where)
+        return self._forward(x, params[0], out, backend, where)
+
+    def forward_(self, x, params, backend):
+        where = self.name + "_"
+        as_writeable(x, where)
+        return self._forward(x, params[0], x, backend, where)
+
+    def _forward(self, x, axis, out, backend, where):
+        ax = normalize_axis(axis, max(x.ndim, 1), where)
+        name = _kernel_backend(backend, where)
+        if x.ndim == 0:
+            self._forward(x.reshape(1), 0, out.reshape(1), name, where)
+            return out
+        if x.size == 0:
+            return out
+        if out.dtype == _F16:
+            _in_compute_dtype(lambda x32, o32: self._forward(x32, ax, o32, name, where), (x,), (out,))
+            return out
+        (x,) = _separate((x,), out)
+        if name == "numpy":
+            fn = reference.log_softmax if self.log else reference.softmax
+            return fn(x, ax, out=out)
+        module = _backends.load(name)
+        views = (np.moveaxis(x, ax, -1), np.moveaxis(out, ax, -1))
+        parallel, nchunks = _parallelism(x.size, "compute", module)
+        kernel = module.softmax_kernel("forward", out.dtype, parallel)
+        for x2, o2 in rows_layout(views):
+            kernel(x2, o2, self.log, nchunks)
+        return out
+
+    def backward(self, grad, saved, params, out, from_output, backend):
+        where = self.name + "_backward"
+        grad = as_input(grad, where)
+        saved = as_input(saved, where)
+        check_same(grad, saved, where, ("grad", "y" if from_output else "x"))
+        out = np.empty_like(grad) if out is None else check_out(out, grad, where)
+        axis = params[0]
+        ax = normalize_axis(axis, max(grad.ndim, 1), where)
+        name = _kernel_backend(backend, where)
+        y = saved if from_output else self._forward(saved, ax, np.empty_like(saved), name, where)
+        return self._backward(grad, y, ax, out, name)
+
+    def _backward(self, grad, y, ax, out, name):
+        if grad.ndim == 0:
+            self._backward(grad.reshape(1), y.reshape(1), 0, out.reshape(1), name)
+            return out
+        if grad.size == 0:
+            return out
+        if out.dtype == _F16:
+            _in_compute_dtype(lambda g, yy, o: self._backward(g, yy, ax, o, name), (grad, y), (out,))
+            return out
+        grad, y = _separate((grad, y), out)
+        if name == "numpy":
+            fn = (reference.log_softmax_backward_from_output if self.log
+                  else reference.softmax_backward_from_output)
+            return fn(grad, y, ax, out=out)
+        module = _backends.load(name)
+        views = tuple(np.moveaxis(a, ax, -1) for a in (grad, y, out))
+        parallel, nchunks = _parallelism(grad.size, "compute", module)
+        kernel = module.softmax_kernel("backward", out.dtype, parallel)
+        for g2, y2, o2 in rows_layout(views):
+            kernel(g2, y2, o2, self.log, nchunks)
+        return out
+
+
+def make_op(spec: Activation):
+    return {"elementwise": Op, "rrelu": RReLUOp, "prelu": PReLUOp, "softmax": SoftmaxOp}[spec.kind](spec)
+
+
+def reset_plans() -> None:
+    """Forget every memoised plan (after the parallel thresholds or the policy table change)."""
+    from ._api import OPS
+    for op in OPS.values():
+        if isinstance(op, Op):
+            op._plans.clear()

@@ -1,0 +1,137 @@
+"""The Numba backend: kernels compiled lazily on first use and cached on disk.
+
+Implements the backend protocol of ``fastact._backends``: the dispatcher asks for a kernel by
+(family, direction, dtype, layout, parallel) and calls it with the ABI described in `loops`.
+"""
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+
+from ..spec import FAMILIES
+from . import loops
+from .activations import build_families
+from .mathfn import build_math
+
+NAME = "numba"
+
+_DTYPES = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
+_SUFFIX = {np.float32: "f32", np.float64: "f64"}
+
+_TEMPLATES = {
+    ("forward", True): loops.forward_contiguous,
+    ("forward", False): loops.forward_strided,
+    ("backward", True): loops.backward_contiguous,
+    ("backward", False): loops.backward_strided,
+}
+
+_lock = threading.Lock()
+_families: dict = {}      # F -> {family: SimpleNamespace}
+_math: dict = {}          # F -> math namespace
+_kernels: dict = {}       # key -> dispatcher
+
+
+def _families_for(F):
+    fams = _families.get(F)
+    if fams is None:
+        fams = _families[F] = build_families(F)
+    return fams
+
+
+def _math_for(F):
+    ns = _math.get(F)
+    if ns is None:
+        ns = _math[F] = build_math(F)
+    return ns
+
+
+def _memo(key, make):
+    kernel = _kernels.get(key)
+    if kernel is None:
+        with _lock:
+            kernel = _kernels.get(key)
+            if kernel is None:
+                kernel = _kernels[key] = make()
+    return kernel
+
+
+def scalar_function(family: str, direction: str, dtype):
+    """The jitted scalar function of a family: direction is "forward", "backward" or
+    "backward_from_output"."""
+    F = _DTYPES[np.dtype(dtype)]
+    fn = getattr(_families_for(F)[family], direction)
+    if fn is None:
+        raise ValueError(f"kernel family {family!r} has no {direction}")
+    return fn
+
+
+def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, parallel: bool, *,
+                       cache=None):
+    """Kernel for `family`; direction "forward" -> k(x, out, args, nchunks), "backward" or
+    "backward_from_output" -> k(grad, saved, out, args, nchunks)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}")
+    F = _DTYPES[np.dtype(dtype)]
+    key = (family, direction, F, contiguous, parallel, cache)
+
+    def make():
+        scalar = scalar_function(family, direction, F)
+        loop = "forward" if direction == "forward" else "backward"
+        template = _TEMPLATES[(loop, contiguous)]
+        name = "_".join((family, direction, _SUFFIX[F], "contig" if contiguous else "strided",
+                         "parallel" if parallel else "serial"))
+        return loops.specialize(template, name, parallel=parallel, cache=cache, scalar=scalar)
+
+    return _memo(key, make)
+
+
+def prelu_kernel(direction: str, dtype, parallel: bool):
+    """forward: k(x3, weight, out3, nchunks); backward: k(g3, x3, weight, gx3, gw_rows, nchunks)."""
+    F = _DTYPES[np.dtype(dtype)]
+
+    def make():
+        template = loops.prelu_forward if direction == "forward" else loops.prelu_backward
+        scalar = scalar_function("leaky_relu", direction, F)
+        name = f"prelu_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}"
+        return loops.specialize(template, name, parallel=parallel, scalar=scalar)
+
+    return _memo(("prelu", direction, F, parallel), make)
+
+
+def softmax_kernel(direction: str, dtype, parallel: bool):
+    """forward: k(x2, out2, log, nchunks); backward: k(g2, y2, out2, log, nchunks); rows = axis 1."""
+    F = _DTYPES[np.dtype(dtype)]
+
+    def make():
+        template = loops.softmax_forward if direction == "forward" else loops.softmax_backward
+        name = f"softmax_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}"
+        return loops.specialize(template, name, parallel=parallel, options=loops.REDUCTION_OPTIONS,
+                                exp=_math_for(F).exp)
+
+    return _memo(("softmax", direction, F, parallel), make)
+
+
+def set_threads(n: int) -> None:
+    """Make the calling thread's Numba parallel region use up to n threads."""
+    n = min(n, numba.config.NUMBA_NUM_THREADS)
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
+def info() -> dict:
+    return {
+        "version": numba.__version__,
+        "threading_layer": _threading_layer(),
+        "max_threads": numba.config.NUMBA_NUM_THREADS,
+        "cache": loops.CACHE,
+        "compiled_kernels": len(_kernels),
+    }
+
+
+def _threading_layer() -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:            # no parallel region has run yet
+        return f"not started (configured: {numba.config.THREADING_LAYER})"

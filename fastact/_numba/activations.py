@@ -1,0 +1,348 @@
+"""Scalar math of every kernel family for the Numba backend, written once.
+
+:func:`build_families` instantiates it for one dtype: every constant is captured as ``F(value)``
+so that Numba types it as F (a float64 literal would silently promote float32 math to float64),
+and the transcendental parts come from our own branch-free primitives (`mathfn`), so the loops
+that call these functions still vectorize.
+
+For each family (see ``fastact.spec.FAMILIES``):
+
+* ``forward(x, *args)`` -> y
+* ``backward(g, x, *args)`` -> g * dy/dx, written as a select where PyTorch selects (so that an
+  infinite or NaN g where the derivative is 0 gives 0, as in PyTorch)
+* ``backward_from_output(g, y, *args)`` for the families whose output determines the derivative.
+
+NaN handling follows PyTorch's vectorized CPU kernels (which is what ``semantics.json`` records):
+each formula is written with the comparison of the spec table, and NaN fails every comparison.
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+
+from .. import _coefficients
+from .mathfn import build_math
+
+jit = numba.njit(error_model="numpy", fastmath={"contract"})
+
+
+def build_families(F) -> dict[str, SimpleNamespace]:
+    """family name -> SimpleNamespace(forward, backward, backward_from_output or None) for dtype F."""
+    m = build_math(F)
+    exp, expm1, log1p, tanh, erfc = m.exp, m.expm1, m.log1p, m.tanh, m.erfc
+    exp_neg_square = m.exp_neg_square
+
+    ZERO, ONE, TWO, THREE, SIX, HALF = F(0.0), F(1.0), F(2.0), F(3.0), F(6.0), F(0.5)
+    INF = F(np.inf)
+    NEG_THREE = F(-3.0)
+    # PyTorch's hardsigmoid backward multiplies by 1/6 rounded to float32, in every dtype.
+    SIXTH_F32 = F(np.float32(1.0 / 6.0))
+    INV_SQRT2 = F(1.0 / math.sqrt(2.0))
+    INV_SQRT2PI = F(1.0 / math.sqrt(2.0 * math.pi))
+    GELU_TANH_K0 = F(math.sqrt(2.0 / math.pi))
+    GELU_TANH_K1 = F(0.044715)
+    GELU_TANH_K1x3 = F(3.0 * 0.044715)
+    # mish: above this, tanh(softplus(x)) == 1 in F and exp(2x) would overflow further on.
+    MISH_CLAMP = F(20.0) if F is np.float32 else F(40.0)
+    # tanhshrink: below this |x|, x - tanh(x) cancels; a fitted polynomial in x**2 replaces it.
+    TANHSHRINK_CUT = F(_coefficients.TANHSHRINK_CUTOFF)
+    TANHSHRINK_POLY = tuple(F(c) for c in _coefficients.TANHSHRINK[np.dtype(F).name])
+    TANHSHRINK_DEGREE = len(TANHSHRINK_POLY) - 1
+
+    fams = {}
+
+    def family(name, forward, backward, backward_from_output=None):
+        fams[name] = SimpleNamespace(forward=forward, backward=backward,
+                                     backward_from_output=backward_from_output)
+
+    # Shared pieces ------------------------------------------------------------------------------
+    @jit
+    def sigmoid_parts(x):
+        """(sigmoid(x), sigmoid(-x)) without overflow: e = exp(-|x|) <= 1."""
+        e = exp(-abs(x))
+        r = ONE / (ONE + e)
+        er = e * r
+        pos = x >= ZERO
+        return (r if pos else er), (er if pos else r)
+
+    # relu ---------------------------------------------------------------------------------------
+    @jit
+    def relu_forward(x):
+        return ZERO if x < ZERO else x          # keeps NaN and -0.0, as PyTorch
+
+    @jit
+    def relu_backward(g, x):
+        return ZERO if x <= ZERO else g         # threshold_backward: NaN passes g
+
+    family("relu", relu_forward, relu_backward, relu_backward)
+
+    # leaky_relu (also prelu's per-channel slope and rrelu's eval slope) -------------------------
+    @jit
+    def leaky_relu_forward(x, slope):
+        return x if x > ZERO else x * slope
+
+    @jit
+    def leaky_relu_backward(g, x, slope):
+        return g if x > ZERO else g * slope
+
+    family("leaky_relu", leaky_relu_forward, leaky_relu_backward, leaky_relu_backward)
+
+    # elu family: elu (alpha, 1, 1), selu (alpha', scale, 1), celu (alpha, 1, 1/alpha) -----------
+    @jit
+    def elu_forward(x, alpha, scale, input_scale):
+        return x * scale if x > ZERO else (alpha * scale) * expm1(x * input_scale)
+
+    @jit
+    def elu_backward(g, x, alpha, scale, input_scale):
+        if x > ZERO:
+            return g * scale
+        return g * (input_scale * alpha * scale) * exp(x * input_scale)
+
+    @jit
+    def elu_backward_from_output(g, y, alpha, scale, input_scale):
+        if y > ZERO:
+            return g * scale
+        return g * input_scale * (y + alpha * scale)
+
+    family("elu", elu_forward, elu_backward, elu_backward_from_output)
+
+    # hardtanh (and relu6 = hardtanh(0, 6)) ------------------------------------------------------
+    @jit
+    def hardtanh_forward(x, lo, hi):
+        return lo if x < lo else (hi if x > hi else x)
+
+    @jit
+    def hardtanh_backward(g, x, lo, hi):
+        return g if (x > lo) & (x < hi) else ZERO
+
+    family("hardtanh", hardtanh_forward, hardtanh_backward, hardtanh_backward)
+
+    # threshold ----------------------------------------------------------------------------------
+    @jit
+    def threshold_forward(x, threshold, value):
+        return value if x <= threshold else x
+
+    @jit
+    def threshold_backward(g, x, threshold, value):
+        return ZERO if x <= threshold else g
+
+    family("threshold", threshold_forward, threshold_backward)
+
+    # sigmoid ------------------------------------------------------------------------------------
+    @jit
+    def sigmoid_forward(x):
+        return sigmoid_parts(x)[0]
+
+    @jit
+    def sigmoid_backward(g, x):
+        s, sm = sigmoid_parts(x)            # s * (1 - s) without cancellation
+        return g * (s * sm)
+
+    @jit
+    def sigmoid_backward_from_output(g, y):
+        return g * (y * (ONE - y))
+
+    family("sigmoid", sigmoid_forward, sigmoid_backward, sigmoid_backward_from_output)
+
+    # tanh ---------------------------------------------------------------------------------------
+    @jit
+    def tanh_forward(x):
+        return tanh(x)
+
+    @jit
+    def tanh_backward(g, x):
+        # 1 - tanh(x)**2 = 4e / (1 + e)**2 with e = exp(-2|x|): no cancellation for large |x|.
+        e = exp(-TWO * abs(x))
+        d = ONE + e
+        return g * ((F(4.0) * e) / (d * d))
+
+    @jit
+    def tanh_backward_from_output(g, y):
+        return g * ((ONE - y) * (ONE + y))
+
+    family("tanh", tanh_forward, tanh_backward, tanh_backward_from_output)
+
+    # logsigmoid ---------------------------------------------------------------------------------
+    @jit
+    def logsigmoid_forward(x):
+        lo = x if x < ZERO else ZERO
+        return lo - log1p(exp(-abs(x)))
+
+    @jit
+    def logsigmoid_backward(g, x):
+        return g * sigmoid_parts(x)[1]
+
+    family("logsigmoid", logsigmoid_forward, logsigmoid_backward)
+
+    # softplus -----------------------------------------------------------------------------------
+    @jit
+    def softplus_forward(x, beta, threshold):
+        z = x * beta
+        pos = z if z > ZERO else ZERO
+        soft = (pos + log1p(exp(-abs(z)))) / beta
+        return x if z > threshold else soft
+
+    @jit
+    def softplus_backward(g, x, beta, threshold):
+        z = x * beta
+        return g if z > threshold else g * sigmoid_parts(z)[0]
+
+    family("softplus", softplus_forward, softplus_backward)
+
+    # softsign -----------------------------------------------------------------------------------
+    @jit
+    def softsign_forward(x):
+        a = abs(x)
+        y = x / (ONE + a)
+        if a == INF:                         # inf / inf: return the limit
+            return ONE if x > ZERO else -ONE
+        return y
+
+    @jit
+    def softsign_backward(g, x):
+        d = ONE / (ONE + abs(x))
+        return g * (d * d)
+
+    family("softsign", softsign_forward, softsign_backward)
+
+    # gelu (erf form): x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (erfc keeps the left tail) ----
+    @jit
+    def gelu_forward(x):
+        cdf = HALF * erfc(-x * INV_SQRT2)
+        return ZERO if cdf == ZERO else x * cdf     # x = -inf: the limit 0, not -inf * 0
+
+    @jit
+    def gelu_backward(g, x):
+        cdf = HALF * erfc(-x * INV_SQRT2)
+        pdf = INV_SQRT2PI * exp_neg_square(x * INV_SQRT2)
+        tail = ZERO if pdf == ZERO else x * pdf
+        return g * (cdf + tail)
+
+    family("gelu", gelu_forward, gelu_backward)
+
+    # gelu (tanh form): 0.5 x (1 + tanh(u)) = x * sigmoid(2u) (no cancellation as u -> -inf) -----
+    @jit
+    def gelu_tanh_forward(x):
+        u = GELU_TANH_K0 * (x + GELU_TANH_K1 * (x * x * x))
+        s = sigmoid_parts(TWO * u)[0]
+        return ZERO if s == ZERO else x * s
+
+    @jit
+    def gelu_tanh_backward(g, x):
+        x2 = x * x
+        u = GELU_TANH_K0 * (x + GELU_TANH_K1 * (x2 * x))
+        s, sm = sigmoid_parts(TWO * u)
+        ss = s * sm
+        du = GELU_TANH_K0 * (ONE + GELU_TANH_K1x3 * x2)
+        tail = ZERO if ss == ZERO else x * ss * (TWO * du)
+        return g * (s + tail)
+
+    family("gelu_tanh", gelu_tanh_forward, gelu_tanh_backward)
+
+    # silu ---------------------------------------------------------------------------------------
+    @jit
+    def silu_forward(x):
+        s = sigmoid_parts(x)[0]
+        return ZERO if s == ZERO else x * s
+
+    @jit
+    def silu_backward(g, x):
+        s, sm = sigmoid_parts(x)
+        return ZERO if s == ZERO else g * (s + x * s * sm)
+
+    family("silu", silu_forward, silu_backward)
+
+    # mish: t = tanh(softplus(x)) = n / (n + 2), n = e (e + 2), e = exp(x) -----------------------
+    @jit
+    def mish_parts(x):
+        xc = MISH_CLAMP if x > MISH_CLAMP else x
+        e = exp(xc)
+        n = e * (e + TWO)
+        return e, n, n / (n + TWO)
+
+    @jit
+    def mish_forward(x):
+        e, n, t = mish_parts(x)
+        return ZERO if t == ZERO else x * t
+
+    @jit
+    def mish_backward(g, x):
+        e, n, t = mish_parts(x)
+        # 1 - t**2 = (1 - t)(1 + t) with 1 - t = 2 / (n + 2): accurate as t -> 1.
+        sech2 = (TWO / (n + TWO)) * (ONE + t)
+        s = e / (ONE + e)
+        d = t + x * s * sech2
+        if x > MISH_CLAMP:                   # the tail term is below F's resolution there
+            d = ONE
+        return ZERO if e == ZERO else g * d
+
+    family("mish", mish_forward, mish_backward)
+
+    # hardsigmoid / hardswish: PyTorch's forms, (x + 3) clipped to [0, 6], divided by 6 -----------
+    @jit
+    def hardsigmoid_forward(x):
+        c = x + THREE
+        c = ZERO if c < ZERO else (SIX if c > SIX else c)
+        return c / SIX
+
+    @jit
+    def hardsigmoid_backward(g, x):
+        return g * SIXTH_F32 if (x > NEG_THREE) & (x < THREE) else ZERO
+
+    family("hardsigmoid", hardsigmoid_forward, hardsigmoid_backward)
+
+    @jit
+    def hardswish_forward(x):
+        c = x + THREE
+        if c <= ZERO:                        # also x = -inf, where x * 0 would be NaN
+            return ZERO
+        c = SIX if c > SIX else c
+        return x * c / SIX
+
+    @jit
+    def hardswish_backward(g, x):
+        if x <= NEG_THREE:
+            return ZERO
+        return g if x >= THREE else g * (x / THREE + HALF)
+
+    family("hardswish", hardswish_forward, hardswish_backward)
+
+    # hardshrink / softshrink --------------------------------------------------------------------
+    @jit
+    def hardshrink_forward(x, lambd):
+        return ZERO if (x >= -lambd) & (x <= lambd) else x
+
+    @jit
+    def shrink_backward(g, x, lambd):
+        return g if (x > lambd) | (x < -lambd) else ZERO
+
+    family("hardshrink", hardshrink_forward, shrink_backward)
+
+    @jit
+    def softshrink_forward(x, lambd):
+        # x * 0 keeps NaN in the middle branch, as PyTorch.
+        return x - lambd if x > lambd else (x + lambd if x < -lambd else x * ZERO)
+
+    family("softshrink", softshrink_forward, shrink_backward)
+
+    # tanhshrink ---------------------------------------------------------------------------------
+    @jit
+    def tanhshrink_forward(x):
+        s = x * x
+        p = TANHSHRINK_POLY[TANHSHRINK_DEGREE]
+        for k in range(TANHSHRINK_DEGREE - 1, -1, -1):
+            p = p * s + TANHSHRINK_POLY[k]
+        small = x * s * p                    # x**3 * P(x**2) ~ x - tanh(x) near 0
+        return small if abs(x) < TANHSHRINK_CUT else x - tanh(x)
+
+    @jit
+    def tanhshrink_backward(g, x):
+        t = tanh(x)
+        return g * (t * t)
+
+    family("tanhshrink", tanhshrink_forward, tanhshrink_backward)
+
+    return fams

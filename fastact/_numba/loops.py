@@ -1,0 +1,247 @@
+"""The Numba loop machinery, written once and specialised for every kernel family.
+
+Each template below is an ordinary function whose free name ``scalar`` (and, for prelu,
+``scalar_backward``) is bound per family and dtype by :func:`specialize`.  Specialising by cloning
+the code object with new globals — rather than by a closure — keeps on-disk caching working:
+Numba keys its cache on the function's qualified name, bytecode and closure contents, and a
+closure holding a jitted function pickles differently in every process, so a closure would never
+hit the cache.  Each clone gets a qualified name of its own (family, direction, dtype, layout,
+serial/parallel, plus a fingerprint of the backend's sources so that editing the math invalidates
+stale entries).
+
+Kernel ABI (shared with the Cython backend, see ``fastact/_backends.py``):
+
+* contiguous elementwise: 1-D C-contiguous arrays; ``forward(x, out, args, nchunks)``,
+  ``backward(grad, saved, out, args, nchunks)``;
+* strided elementwise: the same with 2-D arrays of any strides;
+* ``args``: a tuple of scalars of the array's dtype, in the family's argument order;
+* ``nchunks``: how many contiguous blocks the work is split into; a parallel kernel runs one block
+  per ``prange`` iteration, a serial kernel is the same template compiled with parallel=False
+  (``prange`` then behaves as ``range``) and gets nchunks=1.
+
+Inner loops index slices from 0 so the index is provably non-negative: with ``range(lo, hi)``
+Numba's negative-index wraparound makes LLVM emit gathers/scatters instead of packed loads.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import types
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import prange
+
+# Chunk boundaries fall on multiples of this many elements (64 bytes of float32), so that two
+# threads never write the same cache line and each block starts vector-aligned.
+_ALIGN = 16
+
+#: Numba options of every kernel: error_model="numpy" drops the ZeroDivisionError check that
+#: blocks vectorization; "contract" lets LLVM fuse multiply-adds (no nnan/ninf: NaN and inf
+#: semantics must stay exact); nogil lets several Python threads run kernels at once.
+KERNEL_OPTIONS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
+#: Row reductions (softmax) may also reassociate sums so that they vectorize.
+REDUCTION_OPTIONS = dict(error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
+
+
+def _source_fingerprint() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for path in sorted(here.glob("*.py")) + [here.parent / "_coefficients.py"]:
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+FINGERPRINT = _source_fingerprint()
+#: FASTACT_NUMBA_CACHE=0 turns the on-disk cache off (kernels then compile in every process).
+CACHE = os.environ.get("FASTACT_NUMBA_CACHE", "1") not in ("0", "false", "no", "off")
+
+
+def _block(c, nchunks, n):
+    """[lo, hi) of block c of n elements split into nchunks aligned blocks."""
+    lo = (c * n // nchunks) // _ALIGN * _ALIGN
+    hi = n if c == nchunks - 1 else ((c + 1) * n // nchunks) // _ALIGN * _ALIGN
+    return lo, hi
+
+
+block = numba.njit(inline="always")(_block)
+
+
+# --- elementwise templates -------------------------------------------------------------------------
+
+def forward_contiguous(x, out, args, nchunks):
+    n = x.size
+    for c in prange(nchunks):
+        lo, hi = block(c, nchunks, n)
+        xs = x[lo:hi]
+        os_ = out[lo:hi]
+        for i in range(xs.size):
+            os_[i] = scalar(xs[i], *args)  # noqa: F821 (bound by specialize)
+
+
+def backward_contiguous(grad, saved, out, args, nchunks):
+    n = grad.size
+    for c in prange(nchunks):
+        lo, hi = block(c, nchunks, n)
+        gs = grad[lo:hi]
+        ss = saved[lo:hi]
+        os_ = out[lo:hi]
+        for i in range(gs.size):
+            os_[i] = scalar(gs[i], ss[i], *args)  # noqa: F821
+
+
+def forward_strided(x, out, args, nchunks):
+    rows, cols = x.shape
+    n = rows * cols
+    for c in prange(nchunks):
+        lo = c * n // nchunks
+        hi = (c + 1) * n // nchunks
+        # Walk rows from the block's first element; a block may start and end mid-row.
+        r = lo // cols
+        j = lo - r * cols
+        k = lo
+        while k < hi:
+            stop = min(cols, j + (hi - k))
+            xs = x[r, j:stop]
+            os_ = out[r, j:stop]
+            for i in range(xs.size):
+                os_[i] = scalar(xs[i], *args)  # noqa: F821
+            k += stop - j
+            r += 1
+            j = 0
+
+
+def backward_strided(grad, saved, out, args, nchunks):
+    rows, cols = grad.shape
+    n = rows * cols
+    for c in prange(nchunks):
+        lo = c * n // nchunks
+        hi = (c + 1) * n // nchunks
+        r = lo // cols
+        j = lo - r * cols
+        k = lo
+        while k < hi:
+            stop = min(cols, j + (hi - k))
+            gs = grad[r, j:stop]
+            ss = saved[r, j:stop]
+            os_ = out[r, j:stop]
+            for i in range(gs.size):
+                os_[i] = scalar(gs[i], ss[i], *args)  # noqa: F821
+            k += stop - j
+            r += 1
+            j = 0
+
+
+# --- prelu: a leaky ReLU whose slope is looked up per channel --------------------------------------
+# x is viewed as (outer, channels, inner); row r of the (outer * channels, inner) iteration space
+# belongs to channel r % channels.
+
+def prelu_forward(x, weight, out, nchunks):
+    outer, channels, inner = x.shape
+    rows = outer * channels
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        for r in range(r0, r1):
+            o = r // channels
+            ch = r - o * channels
+            w = weight[ch]
+            xs = x[o, ch]
+            os_ = out[o, ch]
+            for i in range(inner):
+                os_[i] = scalar(xs[i], w)  # noqa: F821
+
+
+def prelu_backward(grad, x, weight, grad_x, grad_weight_rows, nchunks):
+    """grad_x = leaky backward with the channel's slope; grad_weight_rows[o, ch] = the row's
+    sum of g * x where x <= 0 (float64), which the caller reduces over `o`."""
+    outer, channels, inner = x.shape
+    rows = outer * channels
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        for r in range(r0, r1):
+            o = r // channels
+            ch = r - o * channels
+            w = weight[ch]
+            gs = grad[o, ch]
+            xs = x[o, ch]
+            os_ = grad_x[o, ch]
+            acc = 0.0
+            for i in range(inner):
+                v = xs[i]
+                g = gs[i]
+                # Read both before writing: grad_x may be grad (in place).
+                acc += 0.0 if v > 0 else float(v) * float(g)
+                os_[i] = scalar(g, v, w)  # noqa: F821
+            grad_weight_rows[o, ch] = acc
+
+
+# --- softmax / log_softmax over the rows of a 2-D array --------------------------------------------
+
+def softmax_forward(x, out, log, nchunks):
+    rows, cols = x.shape
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        for r in range(r0, r1):
+            xs = x[r]
+            os_ = out[r]
+            m = -np.inf
+            for i in range(cols):
+                v = xs[i]
+                m = v if v > m else m          # NaN is skipped here and poisons the sum below
+            m = xs.dtype.type(m)
+            s = 0.0
+            if log:
+                for i in range(cols):
+                    s += exp(xs[i] - m)  # noqa: F821
+                lse = m + xs.dtype.type(math.log(s))
+                for i in range(cols):
+                    os_[i] = xs[i] - lse
+            else:
+                for i in range(cols):
+                    e = exp(xs[i] - m)  # noqa: F821
+                    os_[i] = e
+                    s += e
+                inv = xs.dtype.type(1.0 / s)
+                for i in range(cols):
+                    os_[i] = os_[i] * inv
+
+
+def softmax_backward(grad, y, out, log, nchunks):
+    rows, cols = y.shape
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        for r in range(r0, r1):
+            gs = grad[r]
+            ys = y[r]
+            os_ = out[r]
+            s = 0.0
+            if log:
+                for i in range(cols):
+                    s += gs[i]
+                t = ys.dtype.type(s)
+                for i in range(cols):
+                    os_[i] = gs[i] - exp(ys[i]) * t  # noqa: F821
+            else:
+                for i in range(cols):
+                    s += gs[i] * ys[i]
+                t = ys.dtype.type(s)
+                for i in range(cols):
+                    os_[i] = ys[i] * (gs[i] - t)
+
+
+def specialize(template, name: str, *, parallel: bool, options=KERNEL_OPTIONS, cache=None, **bindings):
+    """A Numba dispatcher for `template` with `bindings` as its globals, cached on disk under
+    its own qualified name."""
+    namespace = dict(template.__globals__)
+    namespace.update(bindings)
+    clone = types.FunctionType(template.__code__, namespace, name, template.__defaults__)
+    clone.__qualname__ = f"{name}__{FINGERPRINT}"
+    clone.__doc__ = template.__doc__
+    return numba.njit(parallel=parallel, cache=CACHE if cache is None else cache, **options)(clone)
