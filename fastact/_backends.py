@@ -31,6 +31,8 @@ from . import _config
 KERNEL_BACKENDS = ("cython", "numba")
 _MODULES = {"numba": "fastact._numba", "cython": "fastact._cython"}
 
+_PROTOCOL = ("NAME", "elementwise_kernel", "prelu_kernel", "softmax_kernel", "set_threads", "info")
+
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
 _errors: dict[str, str] = {}
@@ -60,8 +62,12 @@ def load(name: str):
             if name == "numba":
                 _prepare_numba()
             module = importlib.import_module(_MODULES[name])
+            missing = [f for f in _PROTOCOL if not hasattr(module, f)]
             check = getattr(module, "unavailable_reason", None)
-            reason = check() if check else None
+            if missing:
+                reason = f"{_MODULES[name]} is incomplete (no {', '.join(missing)})"
+            else:
+                reason = check() if check else None
         except Exception as exc:  # ImportError, or a broken install of numba / the extension
             reason = f"{type(exc).__name__}: {exc}"
         if reason:

@@ -205,7 +205,7 @@ class Op:
                     out = _empty_like(grad)
                 elif not out.flags.writeable:
                     plan = None
-                if plan is not None and (out is grad or not np.may_share_memory(saved, out)
+                if plan is not None and (saved is out or not np.may_share_memory(saved, out)
                                          or _same_memory(saved, out)):
                     _run_plan(plan, (grad.reshape(-1), saved.reshape(-1), out.reshape(-1)), grad.size)
                     return out

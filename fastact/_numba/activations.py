@@ -49,7 +49,8 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     MISH_CLAMP = F(20.0) if F is np.float32 else F(40.0)
     # tanhshrink: below this |x|, x - tanh(x) cancels; a fitted polynomial in x**2 replaces it.
     TANHSHRINK_CUT = F(_coefficients.TANHSHRINK_CUTOFF)
-    TANHSHRINK_POLY = tuple(F(c) for c in _coefficients.TANHSHRINK[np.dtype(F).name])
+    TANHSHRINK_POLY = tuple(F(c) for c in (_coefficients.TANHSHRINK_F32 if F is np.float32
+                                           else _coefficients.TANHSHRINK_F64))
     TANHSHRINK_DEGREE = len(TANHSHRINK_POLY) - 1
 
     fams = {}
@@ -251,7 +252,9 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def silu_backward(g, x):
         s, sm = sigmoid_parts(x)
-        return ZERO if s == ZERO else g * (s + x * s * sm)
+        t = s * sm
+        tail = ZERO if t == ZERO else x * t      # at +-inf: the limits 1 and 0, not inf * 0
+        return g * (s + tail)
 
     family("silu", silu_forward, silu_backward)
 

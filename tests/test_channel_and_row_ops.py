@@ -1,0 +1,153 @@
+"""prelu (per-channel), rrelu (random slopes) and softmax / log_softmax (row-wise)."""
+import contextlib
+
+import numpy as np
+import pytest
+
+import fastact as fa
+from helpers import BACKENDS, assert_close, parallel_everywhere, sample
+
+DTYPES = [np.float16, np.float32, np.float64]
+
+
+# --- prelu -------------------------------------------------------------------------------------
+
+def _prelu_truth(x, w, axis):
+    x = x.astype(np.float64)
+    shape = [1] * x.ndim
+    if x.ndim >= 2:
+        shape[axis] = -1
+    wb = np.asarray(w, np.float64).reshape(shape if np.size(w) > 1 else [1] * x.ndim)
+    y = np.where(x > 0, x, wb * x)
+    return y, wb
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prelu_per_channel(backend, dtype, parallel):
+    ctx = parallel_everywhere() if parallel else contextlib.nullcontext()
+    with ctx:
+        for shape, axis in [((4, 3, 5), 1), ((4, 3), 1), ((2, 3, 4, 5), -1), ((6, 3, 2), 0), ((7,), 1), ((), 1)]:
+            x = sample(shape, dtype, seed=1, special=False)
+            channels = shape[axis] if len(shape) >= 2 else 1
+            w = np.linspace(0.05, 0.4, channels)
+            want, wb = _prelu_truth(x, w, axis)
+            y = fa.prelu(x, w, axis=axis, backend=backend)
+            assert_close(y, want, dtype, f"prelu {shape} axis {axis}")
+            xi = x.copy()
+            fa.prelu_(xi, w, axis=axis, backend=backend)
+            assert_close(xi, want, dtype, "prelu_")
+
+            g = sample(shape, dtype, seed=2, special=False)
+            gx, gw = fa.prelu_backward(g, x, w, axis=axis, backend=backend)
+            x64, g64 = x.astype(np.float64), g.astype(np.float64)
+            assert_close(gx, np.where(x64 > 0, g64, wb * g64), dtype, "prelu grad_x")
+            red = tuple(d for d in range(x.ndim) if x.ndim < 2 or d != axis % x.ndim)
+            want_gw = np.where(x64 > 0, 0.0, x64 * g64).sum(axis=red).reshape(w.shape)
+            assert gw.shape == w.shape and gw.dtype == dtype
+            np.testing.assert_allclose(gw.astype(np.float64), want_gw, rtol=2e-3 if dtype == np.float16 else 1e-5,
+                                       atol=1e-2 if dtype == np.float16 else 1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prelu_scalar_weight_and_strided_input(backend):
+    base = sample((6, 4, 10), np.float32, seed=3, special=False)
+    x = base[::2, :, ::-3]
+    y = fa.prelu(x, 0.25, backend=backend)
+    assert_close(y, np.where(x > 0, x, 0.25 * x.astype(np.float64)), np.float32, "scalar weight")
+    g = np.ones_like(x)
+    gx, gw = fa.prelu_backward(g, x, 0.25, backend=backend)
+    assert np.shape(gw) == ()
+    np.testing.assert_allclose(float(gw), np.where(x > 0, 0, x).astype(np.float64).sum(), rtol=1e-5)
+    before = base.copy()
+    fa.prelu_(x, np.array([0.1, 0.2, 0.3, 0.4]), backend=backend)
+    mask = np.zeros(base.shape, bool)
+    mask[::2, :, ::-3] = True
+    np.testing.assert_array_equal(base[~mask], before[~mask])
+
+
+# --- rrelu -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rrelu_training_is_reproducible_and_backward_uses_the_slopes(backend, dtype):
+    x = sample((50, 7), dtype, seed=4, special=False)
+    noise1, noise2 = np.empty_like(x), np.empty_like(x)
+    y1 = fa.rrelu(x, 0.1, 0.3, True, rng=np.random.default_rng(7), noise=noise1, backend=backend)
+    y2 = fa.rrelu(x, 0.1, 0.3, True, rng=np.random.default_rng(7), noise=noise2, backend=backend)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(noise1, noise2)
+    neg = x <= 0
+    assert np.all(noise1[~neg] == 1)
+    assert np.all((noise1[neg] >= np.asarray(0.1, dtype) - 1e-3) & (noise1[neg] <= np.asarray(0.3, dtype) + 1e-3))
+    assert len(np.unique(noise1[neg])) > 10
+    assert_close(y1, x.astype(np.float64) * noise1.astype(np.float64), dtype, "rrelu training forward")
+    y3 = fa.rrelu(x, 0.1, 0.3, True, rng=np.random.default_rng(8), backend=backend)
+    assert not np.array_equal(y1, y3)
+    g = sample(x.shape, dtype, seed=5, special=False)
+    gx = fa.rrelu_backward(g, x, 0.1, 0.3, True, noise=noise1, backend=backend)
+    assert_close(gx, g.astype(np.float64) * noise1.astype(np.float64), dtype, "rrelu training backward")
+    with pytest.raises(ValueError, match="^rrelu_backward: training=True needs the `noise` array"):
+        fa.rrelu_backward(g, x, 0.1, 0.3, True, backend=backend)
+
+
+def test_rrelu_eval_is_leaky_relu_with_the_mean_slope():
+    x = np.linspace(-3, 3, 13)
+    np.testing.assert_array_equal(fa.rrelu(x, 0.1, 0.3), fa.leaky_relu(x, 0.2))
+
+
+# --- softmax / log_softmax ----------------------------------------------------------------------------
+
+def _softmax_truth(x, axis, log):
+    x = x.astype(np.float64)
+    if x.size == 0:
+        return x
+    m = np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    s = e.sum(axis=axis, keepdims=True)
+    return (x - m - np.log(s)) if log else e / s
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_forward_and_backward(name, backend, dtype, parallel):
+    log = name == "log_softmax"
+    ctx = parallel_everywhere() if parallel else contextlib.nullcontext()
+    base = sample((6, 9, 11), dtype, seed=6, special=False)
+    with ctx:
+        for x, axis in [(base, -1), (base, 0), (base, 1), (base[:, ::-2, 1:], 1), (base.T, -1),
+                        (base[0, 0], 0), (base[0, 0, :0], 0), (np.asarray(base[0, 0, 0]), -1)]:
+            want = _softmax_truth(x, axis if x.ndim else None, log) if x.ndim else np.array(0.0 if log else 1.0)
+            y = getattr(fa, name)(x, axis=axis, backend=backend)
+            assert_close(y, want, dtype, f"{name} axis {axis} shape {x.shape}")
+            g = sample(x.shape, dtype, seed=7, special=False)
+            y64 = y.astype(np.float64)          # the backward's truth from the y it is given
+            g64 = g.astype(np.float64)
+            if log:
+                want_dx = g64 - np.exp(y64) * g64.sum(axis=axis if x.ndim else None, keepdims=True)
+            else:
+                want_dx = y64 * (g64 - (g64 * y64).sum(axis=axis if x.ndim else None, keepdims=True))
+            dx = getattr(fa, name + "_backward")(g, y, axis=axis, from_output=True, backend=backend)
+            assert_close(dx, want_dx, dtype, f"{name} backward axis {axis}")
+            if dtype != np.float16:     # from x, y is recomputed unrounded: a different truth in half
+                dx2 = getattr(fa, name + "_backward")(g, x, axis=axis, backend=backend)
+                assert_close(dx2, want_dx, dtype, f"{name} backward from x, axis {axis}")
+            xi = x.copy()
+            getattr(fa, name + "_")(xi, axis=axis, backend=backend)
+            assert_close(xi, want, dtype, f"{name}_ in place")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_softmax_special_rows(backend):
+    x = np.array([[1.0, np.nan, 2.0], [-np.inf, -np.inf, -np.inf], [np.inf, 1.0, 2.0], [-np.inf, 0.0, 0.0],
+                  [1000.0, 1000.0, -1000.0]])
+    y = fa.softmax(x, backend=backend)
+    assert np.isnan(y[:3]).all()
+    np.testing.assert_allclose(y[3], [0.0, 0.5, 0.5])
+    np.testing.assert_allclose(y[4], [0.5, 0.5, 0.0])
+    ly = fa.log_softmax(x, backend=backend)
+    assert np.isnan(ly[:3]).all()
+    np.testing.assert_allclose(ly[3], [-np.inf, -np.log(2), -np.log(2)])

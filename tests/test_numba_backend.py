@@ -1,0 +1,82 @@
+"""Numba backend specifics: float32 stays float32, the hot loops vectorize, kernels are cached
+on disk so a second process does not recompile."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastact import _backends
+from fastact.spec import FAMILIES
+
+numba_backend = _backends.load("numba")
+pytestmark = pytest.mark.skipif(numba_backend is None, reason="numba backend not available")
+
+
+def _directions(family):
+    return ["forward", "backward"] + (["backward_from_output"] if FAMILIES[family].from_output else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_scalar_math_keeps_the_dtype(family, dtype):
+    """A float64 constant would silently promote float32 math (and halve the SIMD width)."""
+    import numba
+    from numba import types
+    F = numba.from_dtype(np.dtype(dtype))
+    nargs = len(FAMILIES[family].args)
+    for direction in _directions(family):
+        fn = numba_backend.scalar_function(family, direction, dtype)
+        arity = 1 + nargs if direction == "forward" else 2 + nargs
+        sig = fn.compile((F,) * arity) if hasattr(fn, "compile") else None
+        resolved = fn.overloads[(F,) * arity].signature.return_type
+        assert resolved == F, f"{family} {direction}: returns {resolved} for {F} input"
+
+
+def _hot_loop_asm(family, direction, dtype):
+    kernel = numba_backend.elementwise_kernel(family, direction, dtype, True, False, cache=False)
+    n = 64
+    args = tuple(np.dtype(dtype).type(0.5) for _ in FAMILIES[family].args)
+    arrays = [np.ones(n, dtype) for _ in range(2 if direction == "forward" else 3)]
+    kernel(*arrays, args, 1)
+    return "\n".join(kernel.inspect_asm().values())
+
+
+LIBM = re.compile(r"call\w*\s+.*\b(expf?|expm1f?|log1pf?|logf?|tanhf?|erff?|erfcf?|powf?)\b")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_relu_loop_is_vectorized(dtype):
+    asm = _hot_loop_asm("relu", "forward", dtype)
+    suffix = "ps" if dtype == np.float32 else "pd"
+    packed = re.findall(rf"\bv\w+{suffix}\s+[^\n]*%[yz]mm", asm)
+    assert len(packed) >= 4, "no packed ymm/zmm instructions in the relu loop"
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if FAMILIES[f].cost == "compute"])
+def test_transcendental_loops_are_vectorized_without_libm(family):
+    for direction in ("forward", "backward"):
+        asm = _hot_loop_asm(family, direction, np.float32)
+        assert not LIBM.search(asm), f"{family} {direction} calls libm: {LIBM.search(asm).group(0)}"
+        packed = re.findall(r"\bv\w+ps\s+[^\n]*%[yz]mm", asm)
+        assert len(packed) >= 8, f"{family} {direction}: no packed ymm/zmm arithmetic"
+
+
+def test_second_process_loads_kernels_from_the_cache(tmp_path):
+    code = textwrap.dedent("""
+        import numpy as np, fastact as fa
+        from fastact import _dispatch
+        fa.softsign(np.ones(8, np.float32), backend="numba")
+        kernel = _dispatch._KERNELS[("numba", "softsign", "forward", np.dtype("float32"), True, False)]
+        print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                 timeout=300)
+    first, second = run(), run()
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.split() == ["0", "1"], f"first process (hits, misses): {first.stdout}"
+    assert second.stdout.split() == ["1", "0"], f"second process (hits, misses): {second.stdout}"
