@@ -28,11 +28,12 @@ def test_scalar_math_keeps_the_dtype(family, dtype):
     from numba import types
     F = numba.from_dtype(np.dtype(dtype))
     nargs = len(FAMILIES[family].args)
+    args = types.UniTuple(F, nargs) if nargs else types.Tuple(())
     for direction in _directions(family):
         fn = numba_backend.scalar_function(family, direction, dtype)
-        arity = 1 + nargs if direction == "forward" else 2 + nargs
-        sig = fn.compile((F,) * arity) if hasattr(fn, "compile") else None
-        resolved = fn.overloads[(F,) * arity].signature.return_type
+        sig = ((F,) if direction == "forward" else (F, F)) + (args,)
+        fn.compile(sig)
+        resolved = fn.overloads[sig].signature.return_type
         assert resolved == F, f"{family} {direction}: returns {resolved} for {F} input"
 
 

@@ -7,10 +7,13 @@ that call these functions still vectorize.
 
 For each family (see ``fastact.spec.FAMILIES``):
 
-* ``forward(x, *args)`` -> y
-* ``backward(g, x, *args)`` -> g * dy/dx, written as a select where PyTorch selects (so that an
+* ``forward(x, args)`` -> y
+* ``backward(g, x, args)`` -> g * dy/dx, written as a select where PyTorch selects (so that an
   infinite or NaN g where the derivative is 0 gives 0, as in PyTorch)
-* ``backward_from_output(g, y, *args)`` for the families whose output determines the derivative.
+* ``backward_from_output(g, y, args)`` for the families whose output determines the derivative.
+
+``args`` is the tuple of the family's arguments (``fastact.spec.FAMILIES``), passed whole rather
+than unpacked with ``*args``, which Numba cannot inline.
 
 NaN handling follows PyTorch's vectorized CPU kernels (which is what ``semantics.json`` records):
 each formula is written with the comparison of the spec table, and NaN fails every comparison.
@@ -26,7 +29,9 @@ import numpy as np
 from .. import _coefficients
 from .mathfn import build_math
 
-jit = numba.njit(error_model="numpy", fastmath={"contract"})
+# Numba-IR inlining: composite functions (gelu = x * erfc(...)) are too big for LLVM's inliner,
+# and a call left in a loop stops it from vectorizing.
+jit = numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
 
 
 def build_families(F) -> dict[str, SimpleNamespace]:
@@ -71,39 +76,44 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # relu ---------------------------------------------------------------------------------------
     @jit
-    def relu_forward(x):
+    def relu_forward(x, args):
         return ZERO if x < ZERO else x          # keeps NaN and -0.0, as PyTorch
 
     @jit
-    def relu_backward(g, x):
+    def relu_backward(g, x, args):
         return ZERO if x <= ZERO else g         # threshold_backward: NaN passes g
 
     family("relu", relu_forward, relu_backward, relu_backward)
 
     # leaky_relu (also prelu's per-channel slope and rrelu's eval slope) -------------------------
     @jit
-    def leaky_relu_forward(x, slope):
+    def leaky_relu_forward(x, args):
+        slope, = args
         return x if x > ZERO else x * slope
 
     @jit
-    def leaky_relu_backward(g, x, slope):
+    def leaky_relu_backward(g, x, args):
+        slope, = args
         return g if x > ZERO else g * slope
 
     family("leaky_relu", leaky_relu_forward, leaky_relu_backward, leaky_relu_backward)
 
     # elu family: elu (alpha, 1, 1), selu (alpha', scale, 1), celu (alpha, 1, 1/alpha) -----------
     @jit
-    def elu_forward(x, alpha, scale, input_scale):
+    def elu_forward(x, args):
+        alpha, scale, input_scale = args
         return x * scale if x > ZERO else (alpha * scale) * expm1(x * input_scale)
 
     @jit
-    def elu_backward(g, x, alpha, scale, input_scale):
+    def elu_backward(g, x, args):
+        alpha, scale, input_scale = args
         if x > ZERO:
             return g * scale
         return g * (input_scale * alpha * scale) * exp(x * input_scale)
 
     @jit
-    def elu_backward_from_output(g, y, alpha, scale, input_scale):
+    def elu_backward_from_output(g, y, args):
+        alpha, scale, input_scale = args
         if y > ZERO:
             return g * scale
         return g * input_scale * (y + alpha * scale)
@@ -112,82 +122,88 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # hardtanh (and relu6 = hardtanh(0, 6)) ------------------------------------------------------
     @jit
-    def hardtanh_forward(x, lo, hi):
+    def hardtanh_forward(x, args):
+        lo, hi = args
         return lo if x < lo else (hi if x > hi else x)
 
     @jit
-    def hardtanh_backward(g, x, lo, hi):
+    def hardtanh_backward(g, x, args):
+        lo, hi = args
         return g if (x > lo) & (x < hi) else ZERO
 
     family("hardtanh", hardtanh_forward, hardtanh_backward, hardtanh_backward)
 
     # threshold ----------------------------------------------------------------------------------
     @jit
-    def threshold_forward(x, threshold, value):
+    def threshold_forward(x, args):
+        threshold, value = args
         return value if x <= threshold else x
 
     @jit
-    def threshold_backward(g, x, threshold, value):
+    def threshold_backward(g, x, args):
+        threshold, value = args
         return ZERO if x <= threshold else g
 
     family("threshold", threshold_forward, threshold_backward)
 
     # sigmoid ------------------------------------------------------------------------------------
     @jit
-    def sigmoid_forward(x):
+    def sigmoid_forward(x, args):
         return sigmoid_parts(x)[0]
 
     @jit
-    def sigmoid_backward(g, x):
+    def sigmoid_backward(g, x, args):
         s, sm = sigmoid_parts(x)            # s * (1 - s) without cancellation
         return g * (s * sm)
 
     @jit
-    def sigmoid_backward_from_output(g, y):
+    def sigmoid_backward_from_output(g, y, args):
         return g * (y * (ONE - y))
 
     family("sigmoid", sigmoid_forward, sigmoid_backward, sigmoid_backward_from_output)
 
     # tanh ---------------------------------------------------------------------------------------
     @jit
-    def tanh_forward(x):
+    def tanh_forward(x, args):
         return tanh(x)
 
     @jit
-    def tanh_backward(g, x):
+    def tanh_backward(g, x, args):
         # 1 - tanh(x)**2 = 4e / (1 + e)**2 with e = exp(-2|x|): no cancellation for large |x|.
         e = exp(-TWO * abs(x))
         d = ONE + e
         return g * ((F(4.0) * e) / (d * d))
 
     @jit
-    def tanh_backward_from_output(g, y):
+    def tanh_backward_from_output(g, y, args):
         return g * ((ONE - y) * (ONE + y))
 
     family("tanh", tanh_forward, tanh_backward, tanh_backward_from_output)
 
     # logsigmoid ---------------------------------------------------------------------------------
     @jit
-    def logsigmoid_forward(x):
+    def logsigmoid_forward(x, args):
         lo = x if x < ZERO else ZERO
         return lo - log1p(exp(-abs(x)))
 
     @jit
-    def logsigmoid_backward(g, x):
+    def logsigmoid_backward(g, x, args):
         return g * sigmoid_parts(x)[1]
 
     family("logsigmoid", logsigmoid_forward, logsigmoid_backward)
 
     # softplus -----------------------------------------------------------------------------------
     @jit
-    def softplus_forward(x, beta, threshold):
+    def softplus_forward(x, args):
+        beta, threshold = args
         z = x * beta
         pos = z if z > ZERO else ZERO
         soft = (pos + log1p(exp(-abs(z)))) / beta
         return x if z > threshold else soft
 
     @jit
-    def softplus_backward(g, x, beta, threshold):
+    def softplus_backward(g, x, args):
+        beta, threshold = args
         z = x * beta
         return g if z > threshold else g * sigmoid_parts(z)[0]
 
@@ -195,7 +211,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # softsign -----------------------------------------------------------------------------------
     @jit
-    def softsign_forward(x):
+    def softsign_forward(x, args):
         a = abs(x)
         y = x / (ONE + a)
         if a == INF:                         # inf / inf: return the limit
@@ -203,7 +219,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
         return y
 
     @jit
-    def softsign_backward(g, x):
+    def softsign_backward(g, x, args):
         d = ONE / (ONE + abs(x))
         return g * (d * d)
 
@@ -211,12 +227,12 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # gelu (erf form): x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (erfc keeps the left tail) ----
     @jit
-    def gelu_forward(x):
+    def gelu_forward(x, args):
         cdf = HALF * erfc(-x * INV_SQRT2)
         return ZERO if cdf == ZERO else x * cdf     # x = -inf: the limit 0, not -inf * 0
 
     @jit
-    def gelu_backward(g, x):
+    def gelu_backward(g, x, args):
         cdf = HALF * erfc(-x * INV_SQRT2)
         pdf = INV_SQRT2PI * exp_neg_square(x * INV_SQRT2)
         tail = ZERO if pdf == ZERO else x * pdf
@@ -226,13 +242,13 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # gelu (tanh form): 0.5 x (1 + tanh(u)) = x * sigmoid(2u) (no cancellation as u -> -inf) -----
     @jit
-    def gelu_tanh_forward(x):
+    def gelu_tanh_forward(x, args):
         u = GELU_TANH_K0 * (x + GELU_TANH_K1 * (x * x * x))
         s = sigmoid_parts(TWO * u)[0]
         return ZERO if s == ZERO else x * s
 
     @jit
-    def gelu_tanh_backward(g, x):
+    def gelu_tanh_backward(g, x, args):
         x2 = x * x
         u = GELU_TANH_K0 * (x + GELU_TANH_K1 * (x2 * x))
         s, sm = sigmoid_parts(TWO * u)
@@ -245,12 +261,12 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # silu ---------------------------------------------------------------------------------------
     @jit
-    def silu_forward(x):
+    def silu_forward(x, args):
         s = sigmoid_parts(x)[0]
         return ZERO if s == ZERO else x * s
 
     @jit
-    def silu_backward(g, x):
+    def silu_backward(g, x, args):
         s, sm = sigmoid_parts(x)
         t = s * sm
         tail = ZERO if t == ZERO else x * t      # at +-inf: the limits 1 and 0, not inf * 0
@@ -267,12 +283,12 @@ def build_families(F) -> dict[str, SimpleNamespace]:
         return e, n, n / (n + TWO)
 
     @jit
-    def mish_forward(x):
+    def mish_forward(x, args):
         e, n, t = mish_parts(x)
         return ZERO if t == ZERO else x * t
 
     @jit
-    def mish_backward(g, x):
+    def mish_backward(g, x, args):
         e, n, t = mish_parts(x)
         # 1 - t**2 = (1 - t)(1 + t) with 1 - t = 2 / (n + 2): accurate as t -> 1.
         sech2 = (TWO / (n + TWO)) * (ONE + t)
@@ -286,19 +302,19 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # hardsigmoid / hardswish: PyTorch's forms, (x + 3) clipped to [0, 6], divided by 6 -----------
     @jit
-    def hardsigmoid_forward(x):
+    def hardsigmoid_forward(x, args):
         c = x + THREE
         c = ZERO if c < ZERO else (SIX if c > SIX else c)
         return c / SIX
 
     @jit
-    def hardsigmoid_backward(g, x):
+    def hardsigmoid_backward(g, x, args):
         return g * SIXTH_F32 if (x > NEG_THREE) & (x < THREE) else ZERO
 
     family("hardsigmoid", hardsigmoid_forward, hardsigmoid_backward)
 
     @jit
-    def hardswish_forward(x):
+    def hardswish_forward(x, args):
         c = x + THREE
         if c <= ZERO:                        # also x = -inf, where x * 0 would be NaN
             return ZERO
@@ -306,7 +322,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
         return x * c / SIX
 
     @jit
-    def hardswish_backward(g, x):
+    def hardswish_backward(g, x, args):
         if x <= NEG_THREE:
             return ZERO
         return g if x >= THREE else g * (x / THREE + HALF)
@@ -315,17 +331,20 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # hardshrink / softshrink --------------------------------------------------------------------
     @jit
-    def hardshrink_forward(x, lambd):
+    def hardshrink_forward(x, args):
+        lambd, = args
         return ZERO if (x >= -lambd) & (x <= lambd) else x
 
     @jit
-    def shrink_backward(g, x, lambd):
+    def shrink_backward(g, x, args):
+        lambd, = args
         return g if (x > lambd) | (x < -lambd) else ZERO
 
     family("hardshrink", hardshrink_forward, shrink_backward)
 
     @jit
-    def softshrink_forward(x, lambd):
+    def softshrink_forward(x, args):
+        lambd, = args
         # x * 0 keeps NaN in the middle branch, as PyTorch.
         return x - lambd if x > lambd else (x + lambd if x < -lambd else x * ZERO)
 
@@ -333,7 +352,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     # tanhshrink ---------------------------------------------------------------------------------
     @jit
-    def tanhshrink_forward(x):
+    def tanhshrink_forward(x, args):
         s = x * x
         p = TANHSHRINK_POLY[TANHSHRINK_DEGREE]
         for k in range(TANHSHRINK_DEGREE - 1, -1, -1):
@@ -342,7 +361,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
         return small if abs(x) < TANHSHRINK_CUT else x - tanh(x)
 
     @jit
-    def tanhshrink_backward(g, x):
+    def tanhshrink_backward(g, x, args):
         t = tanh(x)
         return g * (t * t)
 

@@ -79,7 +79,7 @@ def forward_contiguous(x, out, args, nchunks):
         xs = x[lo:hi]
         os_ = out[lo:hi]
         for i in range(xs.size):
-            os_[i] = scalar(xs[i], *args)  # noqa: F821 (bound by specialize)
+            os_[i] = scalar(xs[i], args)  # noqa: F821 (bound by specialize)
 
 
 def backward_contiguous(grad, saved, out, args, nchunks):
@@ -90,7 +90,7 @@ def backward_contiguous(grad, saved, out, args, nchunks):
         ss = saved[lo:hi]
         os_ = out[lo:hi]
         for i in range(gs.size):
-            os_[i] = scalar(gs[i], ss[i], *args)  # noqa: F821
+            os_[i] = scalar(gs[i], ss[i], args)  # noqa: F821
 
 
 def forward_strided(x, out, args, nchunks):
@@ -108,7 +108,7 @@ def forward_strided(x, out, args, nchunks):
             xs = x[r, j:stop]
             os_ = out[r, j:stop]
             for i in range(xs.size):
-                os_[i] = scalar(xs[i], *args)  # noqa: F821
+                os_[i] = scalar(xs[i], args)  # noqa: F821
             k += stop - j
             r += 1
             j = 0
@@ -129,7 +129,7 @@ def backward_strided(grad, saved, out, args, nchunks):
             ss = saved[r, j:stop]
             os_ = out[r, j:stop]
             for i in range(gs.size):
-                os_[i] = scalar(gs[i], ss[i], *args)  # noqa: F821
+                os_[i] = scalar(gs[i], ss[i], args)  # noqa: F821
             k += stop - j
             r += 1
             j = 0
@@ -152,7 +152,7 @@ def prelu_forward(x, weight, out, nchunks):
             xs = x[o, ch]
             os_ = out[o, ch]
             for i in range(inner):
-                os_[i] = scalar(xs[i], w)  # noqa: F821
+                os_[i] = scalar(xs[i], (w,))  # noqa: F821
 
 
 def prelu_backward(grad, x, weight, grad_x, grad_weight_rows, nchunks):
@@ -176,7 +176,7 @@ def prelu_backward(grad, x, weight, grad_x, grad_weight_rows, nchunks):
                 g = gs[i]
                 # Read both before writing: grad_x may be grad (in place).
                 acc += 0.0 if v > 0 else float(v) * float(g)
-                os_[i] = scalar(g, v, w)  # noqa: F821
+                os_[i] = scalar(g, v, (w,))  # noqa: F821
             grad_weight_rows[o, ch] = acc
 
 
