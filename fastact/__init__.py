@@ -19,12 +19,19 @@ from ._config import get_backend, get_num_threads, set_backend, set_num_threads,
 from ._info import config, show_config
 from ._kernel import kernel
 
+def get_include() -> str:
+    """The include directory for Cython code that cimports fastact's nogil kernels
+    (``from fastact._cython.activations cimport gelu_forward``); see ``fastact._cython``."""
+    from ._cython import get_include as cython_include
+    return cython_include()
+
+
 #: The activation names, in table order.
 ACTIVATIONS = _spec.ACTIVATIONS
 
 globals().update(_make_all())
 
-__all__ = (["ACTIVATIONS", "config", "get_backend", "get_num_threads", "kernel", "set_backend",
+__all__ = (["ACTIVATIONS", "config", "get_backend", "get_include", "get_num_threads", "kernel", "set_backend",
             "set_num_threads", "show_config", "use_backend"]
            + [f"{name}{suffix}" for name in ACTIVATIONS for suffix in ("", "_", "_backward")])
 

@@ -1,0 +1,323 @@
+"""Branch-free, vectorizable scalar math primitives for Numba kernels.
+
+``build_math(F)`` (F = ``np.float32`` or ``np.float64``) returns a ``types.SimpleNamespace`` of
+``numba.njit`` scalar functions, each taking and returning F (the argument is cast to F first).
+Every constant is an F scalar, so a float32 computation never promotes to float64.  They contain
+no libm calls and no branches that LLVM cannot turn into selects, so a Numba loop
+``for i in range(n): out[i] = m.exp(x[i])`` (compiled with ``error_model='numpy'``) vectorizes to
+packed AVX2/AVX-512 code.  They are compiled with ``fastmath={'contract'}`` only: FMA fusion, but
+exact IEEE NaN/inf/signed-zero semantics.
+
+Functions (all exact at the special values listed; NaN in -> NaN out):
+
+``exp(x)``              e**x; subnormal results rounded once; overflow -> inf; exp(-inf) = 0.
+``expm1(x)``            e**x - 1; keeps the sign of zero; expm1(-inf) = -1.
+``log(x)``              natural log; log(0) = -inf, log(x < 0) = NaN, log(inf) = inf; subnormal x ok.
+``log1p(x)``            log(1 + x); log1p(-1) = -inf, log1p(x < -1) = NaN, keeps the sign of zero.
+``tanh(x)``             odd, keeps the sign of zero, tanh(+-inf) = +-1.
+``erf(x)``              odd, keeps the sign of zero, erf(+-inf) = +-1.
+``erfc(x)``             1 - erf(x) with relative accuracy down to the subnormal range;
+                        erfc(-inf) = 2, erfc(inf) = 0.
+``exp_neg_square(x)``   exp(-x*x), with x*x split into hi + lo (exact, by FMA), so the relative
+                        error stays ~1 ULP also where x*x is large (e.g. ~80).
+
+Also on the namespace: ``fma``, ``copysign``, ``pow2``, ``ldexp_split`` and
+``prefer_vector_width_512`` (see ``fastact._numba.intrinsics``), ``dtype`` (= F), and the
+internal building blocks ``exp_core(x)`` (e**x without clamping, normal results only),
+``exp_scaled(xh, xl, s)`` (s * e**(xh + xl) with one rounding) and ``erfc_core(a)``.
+
+Calls: the primitives are ordinary ``@njit`` functions that LLVM inlines into the caller;
+``erf`` and ``erfc`` are too big for LLVM's inliner, so they are compiled with
+``inline="always"`` (Numba-IR inlining).  A loop over a contiguous array (``range(x.size)`` or a
+slice) vectorizes to ymm code; ``intrinsics.prefer_vector_width_512()`` at the top of the kernel
+makes it zmm (~25-35% faster here).
+
+Algorithms (coefficients and constants: ``fastact._coefficients``, suffix _F32/_F64; every clamp
+is written ``x = C if x > C else x`` so that NaN passes through):
+
+* exp: clamp x to [EXP_LO, EXP_HI], k = rint(x/ln2) by the SHIFT trick,
+  r = x - k*LN2_HI - k*LN2_LO (Cody-Waite; the first product is exact), e**r = 1 + p with
+  p = r + r*r*EXP(r), scaled by ldexp_split (2**(k>>1) * 2**(k-(k>>1)): one rounding also for
+  subnormal results, and overflow to inf).
+* exp_scaled(xh, xl, s): the same with r = (xh - k*LN2_HI) + (xl - k*LN2_LO) (one rounding) and
+  the result fma(s, p, s) * 2**k; exp_neg_square(x) = exp_scaled(-hi, -lo, 1) with
+  hi = a*a, lo = fma(a, a, -hi), a = min(|x|, ENS_CLAMP).
+* expm1: x clamped to [EXPM1_LO, EXPM1_HI]; k as for exp but k = 0 for |x| < EXPM1_SMALL (no
+  reduction, no cancellation near 0); p = r + r*r*EXPM1(r); t = 2**(k-1);
+  result = fma(p, t, t - 1/2) * 2 (exact scaling); |x| < EXPM1_TINY returns x (keeps -0).
+* log1p: u = 1 + x, c = (1 + x) - u exactly (Fast2Sum); u = 2**k * m, m in [sqrt(1/2), sqrt(2))
+  (bit manipulation); f = (m - 1) + c*2**-k; fdlibm's kernel: s = f/(2+f), z = s*s,
+  R = z*LOG1P(z), hfsq = f*f/2, result = k*LN2_HI - ((hfsq - (s*(hfsq + R) + k*LN2_LO)) - f);
+  then selects for x = -1, x < -1, x = +-0 and inf.  log: the same kernel with f = m - 1,
+  subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
+* tanh: a = |x|; a < TANH_SMALL: a + a*s*TANH(s), s = a*a; else
+  1 - 2/(exp_core(2*min(a, TANH_CLAMP)) + 1); copysign(result, x).
+* erf: a = |x|; a < 1: a + a*ERF_SMALL(a*a); else float32: 1 - exp_core(ERF_LARGE(t - 1)),
+  t = min(a, ERF_CLAMP) (ERF_LARGE fits log(erfc)); float64: 1 - erfc_core(t); copysign.
+* erfc: |x| < ERFC_SMALL: 1 - (x + x*ERF_SMALL(x*x)).  Else a = min(|x|, ERFC_CLAMP) and
+  erfc_core(a): a + C = p + pl (2Sum), r0 = 1/p and e = 1 - r0*(p + pl) (FMA residual), so
+  1/(a + C) ~= r0*(1 + e); q = (a - C)/(a + C) = 1 - w*(1 + e), w = 2C*r0, rounded once;
+  h = (a + C)*exp(a*a)*erfc(a) ~= ERFC(q), the last Horner step (c0 + q*tail) in double-word;
+  S = h/(a + C) = h*r0*(1 + e) as a double-word sh + sl; result = (sh + sl)*exp(-(hi + lo)),
+  hi + lo = a*a exactly, with one final rounding (exp_scaled with a double-word scale).
+  x < 0: 2 - erfc_core(a).  (After N. Juffa's erfcf, with a single division.)
+"""
+from __future__ import annotations
+
+import types as _pytypes
+
+import numba
+import numpy as np
+
+from .. import _coefficients as C
+from .intrinsics import (copysign, fma, ldexp_split, logb_sqrt2, mant_sqrt2, pow2,
+                         prefer_vector_width_512)
+
+__all__ = ["build_math", "JIT_OPTIONS"]
+
+#: Options every primitive (and every loop that should vectorize) is compiled with.
+JIT_OPTIONS = dict(error_model="numpy", fastmath={"contract"})
+
+_cache: dict = {}
+
+
+def _horner(coefs, F, jit, name):
+    """An njit function evaluating sum(coefs[i] * x**i) by Horner's rule, constants typed F."""
+    names = [f"c{i}" for i in range(len(coefs))]
+    expr = names[-1]
+    for n in reversed(names[:-1]):
+        expr = f"{n} + x * ({expr})"
+    ns = {n: F(v) for n, v in zip(names, coefs)}
+    exec(f"def {name}(x):\n    return {expr}\n", ns)
+    return jit(ns[name])
+
+
+def build_math(F):
+    """Return the namespace of primitives for dtype F (np.float32 or np.float64); memoized."""
+    F = np.dtype(F).type
+    if F not in (np.float32, np.float64):
+        raise TypeError(f"build_math: float32 or float64, not {F!r}")
+    if F in _cache:
+        return _cache[F]
+    is32 = F is np.float32
+    sfx = "_F32" if is32 else "_F64"
+
+    def K(name):
+        return F(getattr(C, name + sfx))
+
+    jit = numba.njit(**JIT_OPTIONS)
+    # Numba-IR inlining for helpers that LLVM's inliner judges too big (a call in the caller's
+    # loop would stop its vectorization).
+    jit_inline = numba.njit(inline="always", **JIT_OPTIONS)
+
+    ZERO, HALF, ONE, TWO = F(0.0), F(0.5), F(1.0), F(2.0)
+    INF, NAN = F(np.inf), F(np.nan)
+    INV_LN2 = F(C.INV_LN2)
+    SHIFT, LN2_HI, LN2_LO = K("SHIFT"), K("LN2_HI"), K("LN2_LO")
+    EXP_LO, EXP_HI = K("EXP_LO"), K("EXP_HI")
+    EXPM1_LO, EXPM1_HI, EXPM1_TINY = K("EXPM1_LO"), K("EXPM1_HI"), K("EXPM1_TINY")
+    EXPM1_SMALL = K("EXPM1_SMALL")
+    LOG1P_KMAX = K("LOG1P_KMAX")
+    MIN_NORMAL = F(np.finfo(F).tiny)
+    LOG_SUB_SHIFT = K("LOG_SUBNORMAL_SHIFT")
+    LOG_SUB_SCALE = F(2.0 ** float(LOG_SUB_SHIFT))
+    TANH_SMALL, TANH_CLAMP = K("TANH_SMALL"), K("TANH_CLAMP")
+    ERF_CLAMP = K("ERF_CLAMP")
+    ERFC_C, ERFC_CLAMP, ERFC_SMALL = K("ERFC_C"), K("ERFC_CLAMP"), K("ERFC_SMALL")
+    TWO_ERFC_C = F(2.0 * float(ERFC_C))
+    ENS_CLAMP = K("ENS_CLAMP")
+
+    p_exp = _horner(getattr(C, "EXP" + sfx), F, jit, "p_exp")
+    p_expm1 = _horner(getattr(C, "EXPM1" + sfx), F, jit, "p_expm1")
+    p_log1p = _horner(getattr(C, "LOG1P" + sfx), F, jit, "p_log1p")
+    p_tanh = _horner(getattr(C, "TANH" + sfx), F, jit, "p_tanh")
+    p_erf_small = _horner(getattr(C, "ERF_SMALL" + sfx), F, jit, "p_erf_small")
+    ERFC_C0 = F(getattr(C, "ERFC" + sfx)[0])
+    p_erfc_tail = _horner(getattr(C, "ERFC" + sfx)[1:], F, jit, "p_erfc_tail")
+    p_erf_large = _horner(C.ERF_LARGE_F32, F, jit, "p_erf_large") if is32 else None
+
+    # ---- exp family ---------------------------------------------------------------------------
+    @jit
+    def exp_scaled(xh, xl, s):
+        """s * exp(xh + xl), with one rounding before the (exact or subnormal) 2**k scaling.
+        For EXP_LO <= xh <= EXP_HI (not clamped here), |xl| < ulp(xh), s > 0 of order 1.
+        NaN -> NaN."""
+        t = xh * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = (xh - k * LN2_HI) + (xl - k * LN2_LO)   # one rounding (the first part is exact)
+        p = r + r * r * p_exp(r)                 # expm1(r)
+        return ldexp_split(fma(s, p, s), k)
+
+    @jit
+    def exp_core(x):
+        """e**x for x in about [-86, 88] (float32) / [-707, 709] (float64): no clamping,
+        a single normal power-of-two scale.  NaN -> NaN."""
+        t = x * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = x - k * LN2_HI
+        r = r - k * LN2_LO
+        return (ONE + (r + r * r * p_exp(r))) * pow2(k)
+
+    @jit
+    def exp_scaled2(xh, xl, sh, sl):
+        """(sh + sl) * exp(xh + xl) with |sl| <= ulp(sh), as exp_scaled."""
+        t = xh * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = (xh - k * LN2_HI) + (xl - k * LN2_LO)   # one rounding (the first part is exact)
+        p = r + r * r * p_exp(r)                 # expm1(r)
+        w = fma(sl, p, sl)
+        return ldexp_split(sh + fma(sh, p, w), k)
+
+    @jit
+    def exp(x):
+        x = F(x)
+        x = EXP_HI if x > EXP_HI else x
+        x = EXP_LO if x < EXP_LO else x
+        t = x * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = x - k * LN2_HI
+        r = r - k * LN2_LO
+        return ldexp_split(ONE + (r + r * r * p_exp(r)), k)
+
+    @jit
+    def expm1(x):
+        x = F(x)
+        xc = EXPM1_HI if x > EXPM1_HI else x
+        xc = EXPM1_LO if xc < EXPM1_LO else xc
+        t = xc * INV_LN2 + SHIFT
+        k = t - SHIFT
+        k = ZERO if abs(xc) < EXPM1_SMALL else k   # no reduction (and no cancellation) near 0
+        r = xc - k * LN2_HI
+        r = r - k * LN2_LO
+        p = r + r * r * p_expm1(r)
+        th = pow2(k - ONE)
+        y = fma(p, th, th - HALF) * TWO
+        return x if abs(x) < EXPM1_TINY else y
+
+    @jit
+    def exp_neg_square(x):
+        x = F(x)
+        a = abs(x)
+        a = ENS_CLAMP if a > ENS_CLAMP else a
+        hi = a * a
+        lo = fma(a, a, -hi)
+        return exp_scaled(-hi, -lo, ONE)
+
+    # ---- log family ---------------------------------------------------------------------------
+    @jit
+    def _log1p_f(f, k):
+        """log(2**k * (1 + f)) for f in about [sqrt(1/2) - 1, sqrt(2) - 1] (fdlibm's kernel)."""
+        s = f / (TWO + f)
+        z = s * s
+        R = z * p_log1p(z)
+        hfsq = HALF * f * f
+        return k * LN2_HI - ((hfsq - (s * (hfsq + R) + k * LN2_LO)) - f)
+
+    @jit
+    def log1p(x):
+        x = F(x)
+        u = ONE + x
+        # c = (1 + x) - u exactly (Fast2Sum; x >= -1 in the domain)
+        c = ((ONE - u) + x) if x < ONE else ((x - u) + ONE)
+        k = logb_sqrt2(u)
+        m = mant_sqrt2(u)
+        kc = LOG1P_KMAX if k > LOG1P_KMAX else k
+        f = (m - ONE) + c * pow2(-kc)
+        res = _log1p_f(f, k)
+        res = -INF if u == ZERO else res
+        res = NAN if x < -ONE else res
+        return x if (x == ZERO or x == INF) else res
+
+    @jit
+    def log(x):
+        x = F(x)
+        sub = x < MIN_NORMAL
+        xs = x * LOG_SUB_SCALE if sub else x
+        k = logb_sqrt2(xs)
+        k = k - LOG_SUB_SHIFT if sub else k
+        m = mant_sqrt2(xs)
+        res = _log1p_f(m - ONE, k)
+        res = -INF if x == ZERO else res
+        res = NAN if x < ZERO else res
+        return res if x < INF else x      # inf -> inf, NaN -> NaN
+
+    # ---- tanh -----------------------------------------------------------------------------------
+    @jit
+    def tanh(x):
+        x = F(x)
+        a = abs(x)
+        s = a * a
+        small = a + a * s * p_tanh(s)
+        ac = TANH_CLAMP if a > TANH_CLAMP else a
+        big = ONE - TWO / (exp_core(ac + ac) + ONE)
+        return copysign(small if a < TANH_SMALL else big, x)
+
+    # ---- erfc / erf -----------------------------------------------------------------------------
+    @jit_inline
+    def erfc_core(a):
+        """erfc(a) for ERFC_SMALL <= a <= ERFC_CLAMP (NaN -> NaN).
+
+        q = (a - C)/(a + C) and 1/(a + C) to ~2**-2p relative, then (a + C)*exp(a*a)*erfc(a)
+        ~= P(q) (last Horner step in double-word), divided by a + C and multiplied by exp(-a*a)
+        as double-word values, so the large roundings are those of q, of the Horner tail, of
+        exp's reduced argument and the final one."""
+        p = a + ERFC_C
+        bv = p - a
+        pl = (a - (p - bv)) + (ERFC_C - bv)       # a + C = p + pl exactly (2Sum)
+        r0 = ONE / p
+        e = fma(-r0, p, ONE)                      # exact
+        e = fma(-r0, pl, e)                       # 1 - r0*(a + C);  1/(a + C) ~= r0*(1 + e)
+        # q = (a - C)/(a + C) = 1 - 2C/(a + C) = 1 - w*(1 + e), w = 2C*r0 (exact), one rounding
+        w = TWO_ERFC_C * r0
+        q = ONE - w
+        q = q + (((ONE - q) - w) - w * e)
+        # h = (a + C)*exp(a*a)*erfc(a) ~= c0 + q*tail(q) = hh + hl (last step in double-word)
+        t = q * p_erfc_tail(q)
+        tl = fma(q, p_erfc_tail(q), -t)
+        hh = ERFC_C0 + t
+        bv = hh - ERFC_C0
+        hl = ((ERFC_C0 - (hh - bv)) + (t - bv)) + tl
+        sh = hh * r0                              # h/(a + C) = sh + sl
+        sl = fma(hh, r0, -sh)
+        sl = fma(sh, e, fma(hl, r0, sl))
+        hi = a * a
+        lo = fma(a, a, -hi)
+        return exp_scaled2(-hi, -lo, sh, sl)      # (sh + sl) * exp(-a*a), one rounding
+
+    @jit_inline
+    def erfc(x):
+        x = F(x)
+        a = abs(x)
+        small = ONE - (x + x * p_erf_small(x * x))
+        a = ERFC_CLAMP if a > ERFC_CLAMP else a
+        E = erfc_core(a)
+        E = TWO - E if x < ZERO else E
+        return small if a < ERFC_SMALL else E
+
+    if is32:
+        @jit_inline
+        def erf(x):
+            x = F(x)
+            a = abs(x)
+            small = a + a * p_erf_small(a * a)
+            t = ERF_CLAMP if a > ERF_CLAMP else a
+            big = ONE - exp_core(p_erf_large(t - ONE))
+            return copysign(small if a < ONE else big, x)
+    else:
+        @jit_inline
+        def erf(x):
+            x = F(x)
+            a = abs(x)
+            small = a + a * p_erf_small(a * a)
+            t = ERF_CLAMP if a > ERF_CLAMP else a
+            big = ONE - erfc_core(t)
+            return copysign(small if a < ONE else big, x)
+
+    ns = _pytypes.SimpleNamespace(
+        dtype=F, exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
+        exp_neg_square=exp_neg_square, exp_core=exp_core, exp_scaled=exp_scaled, erfc_core=erfc_core,
+        fma=fma, copysign=copysign, pow2=pow2, ldexp_split=ldexp_split,
+        prefer_vector_width_512=prefer_vector_width_512,
+    )
+    _cache[F] = ns
+    return ns
