@@ -1,0 +1,628 @@
+"""The COMPARISONS map: for every benchmarked function, one callable per implementation.
+
+Everything is enumerated from `fastact.spec`, so a new activation is benchmarked (by the report
+and by the pytest-benchmark suite in ``benchmarks/``) without touching benchmark code.
+
+Vocabulary:
+
+* an **op** is one activation with one parameter set: its defaults (plus its first example when
+  a parameter is required), and one more op per example that selects another kernel family
+  (``gelu[approximate=tanh]``);
+* a **function** is an op in one **direction**, named like the public function it times:
+  ``gelu`` (forward into a preallocated ``out``), ``gelu_`` (in place), ``gelu_backward``
+  (dL/dx from the forward input, into a preallocated ``out``);
+* an **implementation** computes a function: ``numpy`` (the baseline, `fastact.reference`),
+  every available fastact kernel backend (``numba``, ``cython``), ``auto`` (the dispatcher's
+  choice), ``torch`` (when PyTorch is installed) and ``floor`` (a plain memory pass with the
+  same traffic, the speed limit of a memory-bound op).
+
+``comparisons(...)[function][implementation]`` is an `Implementation`; ``make(bound)`` returns a
+zero-argument callable on the arrays of a `Bound` workload.
+
+How each implementation is called (also in ``Implementation.note``):
+
+* numpy: ``reference.<act>(x, **params, out=out)``; in place ``out=x``; backward
+  ``reference.<act>_backward(grad, x, **params, out=out)``. Never the "numpy" backend of the
+  dispatcher, which is the same code plus dispatch.
+* fastact backends: ``fastact.<act>(x, **params, out=out, backend=b)``, ``fastact.<act>_(x,
+  backend=b)``, ``fastact.<act>_backward(grad, x, out=out, backend=b)``: the public path,
+  dispatch included, as users call it.
+* torch, found from PyTorch's own operator schemas (``torch.ops.aten``):
+  forward: the op's ``.out`` overload writing into a preallocated tensor (the activation's own op,
+  else its kernel family's, e.g. selu -> ``elu.out`` with selu's constants, exactly what
+  ``torch.selu`` runs); else a plain call that allocates its result (prelu).
+  In place: the op's in-place form (``relu_``, ``elu_`` ...), else its ``.out`` overload with
+  ``out=`` the input (elementwise ops only), else a plain call that allocates.
+  Backward: ``torch.ops.aten.<op>_backward`` (``gelu_backward``, ``elu_backward``,
+  ``hardswish_backward``, ...) or the family's, with its ``grad_input=``/``out=`` overload when
+  there is one; where PyTorch's backward takes the forward output (sigmoid, tanh, softmax) or a
+  saved buffer (logsigmoid) those are computed once, outside the timing, as autograd would have
+  saved them. Ops with no backward operator (relu, prelu, softsign, tanhshrink) go through
+  ``torch.autograd.grad`` on a graph built once (``retain_graph=True``), which allocates.
+  Tensors share memory with the NumPy arrays (``torch.from_numpy``).
+* floor: NumPy passes with each direction's memory traffic: forward ``np.copyto(out, x)`` (read x,
+  write out), in place ``np.negative(x, out=x)`` (read and write x), backward
+  ``np.multiply(grad, x, out=out)`` (read two, write one). From `FLOOR_SPLIT` elements on, the
+  pass is also tried split into one block per thread on a thread pool (NumPy releases the GIL),
+  and the faster of the two is the floor: the fastest honest pass with the kernels' thread count,
+  whatever load on a shared machine does to threads. ``np.copyto(x, x)`` is not a floor: NumPy
+  skips a copy onto itself.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import fastact
+from fastact import _backends, reference
+from fastact.spec import FAMILIES, REQUIRED, SPECS, Activation
+
+__all__ = [
+    "DIRECTIONS", "SUFFIX", "SIZES", "SLOW_SIZES", "DTYPES", "FLOOR_SPLIT", "Op", "Bound", "Workload",
+    "Implementation", "ops", "select_ops", "function_name", "fastact_backends", "torch_available",
+    "implementation_names", "comparisons", "shape_for", "size_label",
+]
+
+DIRECTIONS = ("forward", "inplace", "backward")
+SUFFIX = {"forward": "", "inplace": "_", "backward": "_backward"}
+#: Default sizes (elements); `SLOW_SIZES` are only run on request (pytest-benchmark: --run-slow).
+SIZES = (10**3, 10**5, 10**7)
+SLOW_SIZES = (10**8,)
+DTYPES = ("float32", "float64")
+#: The floor pass is split over the threads from this many elements on.
+FLOOR_SPLIT = 1 << 17
+#: Channels of the prelu workload (shape (1, C, n / C), channels on axis 1) and row length of
+#: the softmax workload (shape (n / ROW, ROW)), when they divide the size.
+PRELU_CHANNELS = 8
+SOFTMAX_ROW = 1000
+#: Where the spec's name is not PyTorch's operator name.
+TORCH_ALIASES = {"logsigmoid": "log_sigmoid"}
+#: Spec parameter name -> PyTorch argument name.
+TORCH_PARAM_NAMES = {"axis": "dim"}
+
+
+# --- ops and functions -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Op:
+    """One activation with one parameter set."""
+
+    label: str                      # "gelu" or "gelu[approximate=tanh]"
+    spec: Activation
+    params: tuple                   # ((name, value), ...) for every parameter, in spec order
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def variant(self) -> str:
+        return self.label[len(self.spec.name):]
+
+    def function(self, direction: str) -> str:
+        return f"{self.spec.name}{SUFFIX[direction]}{self.variant}"
+
+    def param_dict(self) -> dict:
+        return dict(self.params)
+
+
+def _family(spec, params):
+    if spec.kernel is None:
+        return None
+    return spec.kernel(*(params[p.name] for p in spec.params))[0]
+
+
+def ops() -> list[Op]:
+    """Every activation with its base parameters, plus one op per example that changes the kernel
+    family. Base parameters: the defaults, plus the first example when a parameter is required."""
+    result = []
+    for spec in SPECS.values():
+        base = {p.name: p.default for p in spec.params}
+        if any(p.required for p in spec.params) and spec.examples:
+            base.update(spec.examples[0])
+        result.append(Op(spec.name, spec, tuple(base.items())))
+        seen = {_family(spec, base)}
+        for example in spec.examples:
+            params = {**base, **example}
+            family = _family(spec, params)
+            if family in seen or any(v is REQUIRED for v in params.values()):
+                continue
+            seen.add(family)
+            tag = ",".join(f"{k}={v}" for k, v in example.items() if base.get(k) != v)
+            result.append(Op(f"{spec.name}[{tag}]", spec, tuple(params.items())))
+    return result
+
+
+def select_ops(names=None) -> list[Op]:
+    """The ops for activation names (all their variants) or op labels; ValueError for unknown names."""
+    every = ops()
+    if not names:
+        return every
+    labels = {op.label for op in every}
+    unknown = [n for n in names if n not in SPECS and n not in labels]
+    if unknown:
+        raise ValueError(f"unknown op(s) {', '.join(unknown)}; valid: {', '.join(SPECS)}"
+                         f" (or a variant: {', '.join(sorted(labels - set(SPECS)))})")
+    wanted = set(names)
+    return [op for op in every if op.label in wanted or op.name in wanted]
+
+
+def function_name(op: Op, direction: str) -> str:
+    return op.function(direction)
+
+
+def size_label(n: int) -> str:
+    """10**7 -> '1e7'; other sizes as digits."""
+    exponent = len(str(n)) - 1
+    return f"1e{exponent}" if n == 10**exponent else str(n)
+
+
+def shape_for(spec: Activation, size: int) -> tuple[int, ...]:
+    """The benchmark array shape: 1-D for elementwise ops, (1, C, n/C) for prelu (channels on
+    axis 1, as a convolution's output), (n/ROW, ROW) rows for softmax."""
+    if spec.kind == "prelu":
+        channels = PRELU_CHANNELS if size % PRELU_CHANNELS == 0 else 1
+        return (1, channels, size // channels)
+    if spec.kind == "softmax":
+        row = SOFTMAX_ROW if size % SOFTMAX_ROW == 0 else size
+        return (size // row, row)
+    return (size,)
+
+
+# --- workloads ------------------------------------------------------------------------------------
+
+def _aligned(size: int, dtype, alignment: int = 64) -> np.ndarray:
+    """An empty 1-D array whose data starts on a 64-byte boundary (a cache line, an AVX-512
+    vector), as PyTorch's allocator gives; NumPy's may give 16."""
+    raw = np.empty(size * dtype.itemsize + alignment, dtype=np.uint8)
+    offset = -raw.ctypes.data % alignment
+    return raw[offset:offset + size * dtype.itemsize].view(dtype)
+
+
+class Workload:
+    """The arrays of one (size, dtype), shared by every op and implementation so that all of them
+    see the same data: x = 3 * N(0, 1) (both sides of every kink), grad = N(0, 1), out.
+
+    In-place calls overwrite x; `reset` copies the pristine input x0 back (the timer calls it
+    before every in-place call). Four arrays are alive: 4 x 80 MB at 10^7 float64. They start
+    on 64-byte boundaries, as PyTorch's tensors do."""
+
+    def __init__(self, size: int, dtype, seed: int = 0):
+        dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        self.size, self.dtype = size, dtype
+        self.x0 = _aligned(size, dtype)
+        rng.standard_normal(out=self.x0, dtype=dtype)
+        self.x0 *= 3
+        self.x = _aligned(size, dtype)
+        np.copyto(self.x, self.x0)
+        self.grad = _aligned(size, dtype)
+        rng.standard_normal(out=self.grad, dtype=dtype)
+        self.out = _aligned(size, dtype)
+        self.out.fill(0)                    # touch the pages now, not in the first timed call
+
+    def reset(self) -> None:
+        np.copyto(self.x, self.x0)
+
+    def bind(self, op: Op) -> "Bound":
+        return Bound(self, op)
+
+
+class Bound:
+    """A workload viewed for one op: arrays in the op's shape, parameters made concrete (prelu's
+    weight becomes one slope per channel in x's dtype), torch tensors on the same memory."""
+
+    def __init__(self, workload: Workload, op: Op):
+        self.workload, self.op = workload, op
+        shape = shape_for(op.spec, workload.size)
+        self.shape = shape
+        self.x = workload.x.reshape(shape)
+        self.grad = workload.grad.reshape(shape)
+        self.out = workload.out.reshape(shape)
+        self.reset = workload.reset
+        params = op.param_dict()
+        for p in op.spec.params:
+            if p.kind == "weight":
+                channels = shape[params.get("axis", 1)] if len(shape) > 1 else 1
+                params[p.name] = np.full(channels, 0.25, dtype=workload.dtype)
+        self.params = params
+        self._torch = None
+
+    def forward_params(self) -> dict:
+        return dict(self.params)
+
+    def backward_params(self) -> dict:
+        return {p.name: self.params[p.name] for p in self.op.spec.params if not p.forward_only}
+
+    @property
+    def torch(self):
+        """(x, grad, out) as torch tensors on the same memory."""
+        if self._torch is None:
+            import torch
+            self._torch = tuple(torch.from_numpy(a) for a in (self.x, self.grad, self.out))
+        return self._torch
+
+
+# --- implementations ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Implementation:
+    """How one implementation computes one function: ``make(bound)`` -> a zero-argument callable."""
+
+    name: str
+    kind: str                       # "baseline", "fastact", "torch" or "floor"
+    make: Callable[[Bound], Callable[[], object]] = field(repr=False)
+    note: str = ""
+
+
+def fastact_backends() -> tuple[str, ...]:
+    """The fastact kernel backends available here (enumerated at run time: cython appears once built)."""
+    return tuple(b for b in _backends.available_backends() if b != "numpy")
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def implementation_names(torch: bool | None = None) -> tuple[str, ...]:
+    """The implementations compared here, in table order."""
+    if torch is None:
+        torch = torch_available()
+    return ("numpy",) + fastact_backends() + ("auto",) + (("torch",) if torch else ()) + ("floor",)
+
+
+def _keywords(function, params: dict) -> dict:
+    """The parameters `function` takes, by name."""
+    accepted = inspect.signature(function).parameters
+    return {k: v for k, v in params.items() if k in accepted}
+
+
+def _numpy(op: Op, direction: str) -> Implementation:
+    name = op.name
+    if direction == "backward":
+        ref = getattr(reference, f"{name}_backward")
+
+        def make(b):
+            return functools.partial(ref, b.grad, b.x, **_keywords(ref, b.backward_params()), out=b.out)
+        note = f"reference.{name}_backward(grad, x, out=out)"
+    else:
+        ref = getattr(reference, name)
+        inplace = direction == "inplace"
+
+        def make(b):
+            return functools.partial(ref, b.x, **_keywords(ref, b.forward_params()),
+                                     out=b.x if inplace else b.out)
+        note = f"reference.{name}(x, out={'x' if inplace else 'out'})"
+    return Implementation("numpy", "baseline", make, note)
+
+
+def _fastact(op: Op, direction: str, backend: str) -> Implementation:
+    public = getattr(fastact, f"{op.name}{SUFFIX[direction]}")
+    if direction == "forward":
+        def make(b):
+            return functools.partial(public, b.x, **b.forward_params(), out=b.out, backend=backend)
+        note = f"fastact.{op.name}(x, out=out, backend={backend!r})"
+    elif direction == "inplace":
+        def make(b):
+            return functools.partial(public, b.x, **b.forward_params(), backend=backend)
+        note = f"fastact.{op.name}_(x, backend={backend!r})"
+    else:
+        def make(b):
+            return functools.partial(public, b.grad, b.x, **b.backward_params(), out=b.out, backend=backend)
+        note = f"fastact.{op.name}_backward(grad, x, out=out, backend={backend!r})"
+    return Implementation(backend, "fastact", make, note)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    if threads not in _pools:
+        _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fastact-floor")
+    return _pools[threads]
+
+
+def _split(kernel, arrays, threads):
+    """kernel(*arrays) on the flat arrays, one block per thread, on a thread pool."""
+    flat = [a.reshape(-1) for a in arrays]
+    n = flat[0].size
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    blocks = [[a[lo:hi] for a in flat] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    pool = _pool(threads)
+
+    def run():
+        for future in [pool.submit(kernel, *block) for block in blocks]:
+            future.result()
+    return run
+
+
+def _fastest_pass(kernel, arrays, threads, what):
+    """The faster of one pass on the calling thread and the pass split over `threads` (tried from
+    `FLOOR_SPLIT` elements): the fastest honest pass, whatever the machine's load does to threads."""
+    flat = [a.reshape(-1) for a in arrays]
+    serial = functools.partial(kernel, *flat)
+    serial.note = f"{what} on one thread"
+    if threads <= 1 or flat[0].size < FLOOR_SPLIT:
+        return serial
+    split = _split(kernel, arrays, threads)
+    split.note = f"{what} split over {threads} threads"
+    from .timing import measure
+    reset = functools.partial(np.copyto, arrays[-1], arrays[-1].copy()) if len(arrays) == 1 else None
+    timings = {fn: measure(fn, reset=reset, repeats=3, target=0.002, budget=0.05).median for fn in (serial, split)}
+    if reset is not None:
+        reset()
+    return min(timings, key=timings.get)
+
+
+def _copy(x, out):
+    np.copyto(out, x)
+
+
+def _negate(x):
+    np.negative(x, out=x)
+
+
+def _multiply(grad, x, out):
+    np.multiply(grad, x, out=out)
+
+
+def _floor(direction: str, threads: int) -> Implementation:
+    what = {"forward": "np.copyto(out, x): read x, write out",
+            "inplace": "np.negative(x, out=x): read and write x",
+            "backward": "np.multiply(grad, x, out=out): read grad and x, write out"}[direction]
+
+    def make(b):
+        if direction == "forward":
+            return _fastest_pass(_copy, (b.x, b.out), threads, what)
+        if direction == "inplace":
+            return _fastest_pass(_negate, (b.x,), threads, what)
+        return _fastest_pass(_multiply, (b.grad, b.x, b.out), threads, what)
+    note = what + (f"; the faster of one thread and {threads} threads from {FLOOR_SPLIT:,} elements"
+                   if threads > 1 else "")
+    return Implementation("floor", "floor", make, note)
+
+
+# --- PyTorch, bound through its operator schemas ---------------------------------------------------
+
+def _aten(name):
+    import torch
+    try:
+        return getattr(torch.ops.aten, name)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def _overloads(name):
+    """[(qualified name, OpOverload)] of aten::name, default overload first."""
+    packet = _aten(name)
+    if packet is None:
+        return []
+    found = []
+    for overload in packet.overloads():
+        try:
+            found.append((f"torch.ops.aten.{name}" + ("" if overload == "default" else f".{overload}"),
+                          getattr(packet, overload)))
+        except (AttributeError, RuntimeError):
+            pass
+    found.sort(key=lambda item: "." in item[0])
+    return found
+
+
+def _bind_schema(overload, values: dict, required: set):
+    """Keyword arguments for `overload` from `values`, or None when an argument without default is
+    missing, a value in `required` is not taken, or an argument is not a tensor/scalar we give."""
+    kwargs, outs = {}, []
+    for arg in overload._schema.arguments:
+        if arg.is_out:
+            outs.append(arg.name)
+        elif arg.name in values:
+            kwargs[arg.name] = values[arg.name]
+        elif not arg.has_default_value():
+            return None, None
+    if not required <= set(kwargs):
+        return None, None
+    return kwargs, outs
+
+
+def _torch_params(op: Op, b: Bound):
+    """(PyTorch name -> value, names whose value is not the spec default). Our defaults are
+    PyTorch's by design, so only parameters away from them must reach the PyTorch call."""
+    import torch
+    params, changed = {}, set()
+    for p in op.spec.params:
+        value = b.params[p.name]
+        if value is None:            # rng, noise: optional, PyTorch's defaults
+            continue
+        name = TORCH_PARAM_NAMES.get(p.name, p.name)
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value)
+        params[name] = value
+        if p.required or value != p.default:
+            changed.add(name)
+    return params, changed
+
+
+def _torch_candidates(op: Op, b: Bound):
+    """(aten name, values, names that must be consumed): the activation's own op under its names,
+    then its kernel family's op with the family's arguments (selu -> elu with selu's constants)."""
+    spec = op.spec
+    params, changed = _torch_params(op, b)
+    names = [spec.name] + ([TORCH_ALIASES[spec.name]] if spec.name in TORCH_ALIASES else [])
+    candidates = [(n, params, changed) for n in names]
+    candidates.append((f"_{spec.name}", {**params, "half_to_float": False}, changed))
+    if spec.kernel is not None:
+        family, args = spec.kernel(*(b.params[p.name] for p in spec.params))
+        family_values = dict(zip(FAMILIES[family].args, args))
+        candidates.append((family, family_values, set(family_values)))
+    return candidates
+
+
+def _torch_forward(op: Op, b: Bound, inplace: bool):
+    """(callable, note) for the torch forward or in-place form; None when torch has no such op."""
+    x, _, out = b.torch
+    candidates = _torch_candidates(op, b)
+    elementwise = op.spec.kind in ("elementwise", "rrelu")
+    if inplace:
+        for name, values, required in candidates:
+            for qualified, overload in _overloads(f"{name}_"):
+                kwargs, outs = _bind_schema(overload, {"self": x, **values}, required)
+                if kwargs is not None and not outs:
+                    return functools.partial(overload, **kwargs), f"{qualified}(x) (in place)"
+    target = x if inplace else out
+    if elementwise or not inplace:
+        for name, values, required in candidates:
+            for qualified, overload in _overloads(name):
+                kwargs, outs = _bind_schema(overload, {"self": x, **values}, required)
+                if kwargs is not None and len(outs) == 1:
+                    kwargs[outs[0]] = target
+                    where = "x" if inplace else "out"
+                    return functools.partial(overload, **kwargs), f"{qualified}(x, {outs[0]}={where})"
+    for name, values, required in candidates:
+        for qualified, overload in _overloads(name):
+            kwargs, outs = _bind_schema(overload, {"self": x, **values}, required)
+            if kwargs is not None and not outs:
+                what = "no in-place or out= form" if inplace else "no out= form"
+                return functools.partial(overload, **kwargs), f"{qualified}(x) (allocates: {what})"
+    found = _torch_functional(op, b, x)
+    if found is not None:
+        return found[0], f"torch.nn.functional.{op.name}(x) (allocates: a composite of several operators)"
+    return None
+
+
+def _torch_functional(op: Op, b: Bound, x):
+    """(callable, y): torch.nn.functional.<op> bound to x, and its result; None if it has none."""
+    import torch.nn.functional as F
+    function = getattr(F, op.name, None)
+    if function is None:
+        return None
+    params, changed = _torch_params(op, b)
+    params = {k: v for k, v in params.items()
+              if not any(p.forward_only and TORCH_PARAM_NAMES.get(p.name, p.name) == k for p in op.spec.params)}
+    for keywords in (params, {k: v for k, v in params.items() if k in changed}):
+        try:
+            return functools.partial(function, x, **keywords), function(x, **keywords)
+        except TypeError:
+            continue
+    return None
+
+
+def _torch_saved(op: Op, b: Bound):
+    """What a backward operator may ask for besides grad and x: the forward output and buffer."""
+    import torch
+    forward = _torch_forward(op, b, inplace=False)
+    saved = {}
+    if forward is not None:
+        result = forward[0]()
+        saved["output"] = result.detach().clone()
+    for name, values, required in _torch_candidates(op, b):
+        for _, overload in _overloads(f"{name}_forward"):
+            kwargs, outs = _bind_schema(overload, {"self": b.torch[0], **values}, required)
+            if kwargs is not None and not outs:
+                results = overload(**kwargs)
+                if isinstance(results, tuple) and len(results) == 2:
+                    saved["buffer"] = results[1]
+                break
+    saved["input_dtype"] = b.torch[0].dtype
+    del torch
+    return saved
+
+
+def _torch_backward(op: Op, b: Bound):
+    """(callable, note): aten's <op>_backward (into a preallocated tensor when it has such an
+    overload), else autograd on a graph built once."""
+    x, grad, out = b.torch
+    saved = None
+    for name, values, required in _torch_candidates(op, b):
+        for backward in (f"{name}_backward", f"{name}_backward_data"):
+            found = _overloads(backward)
+            if not found:
+                continue
+            if saved is None:
+                saved = _torch_saved(op, b)
+            given = {"grad_output": grad, "grad_out": grad, "grad": grad, "self": x,
+                     "self_or_result": x, "is_result": False, "self_is_result": False, **saved, **values}
+            # A backward may ignore forward-only parameters (threshold's value): no consumption check.
+            bound = [(q, o, *_bind_schema(o, given, set())) for q, o in found]
+            for qualified, overload, kwargs, outs in sorted(bound, key=lambda t: not t[3]):
+                if kwargs is None or len(outs) > 1:
+                    continue
+                if outs:
+                    kwargs[outs[0]] = out
+                    return functools.partial(overload, **kwargs), f"{qualified}(grad, x, {outs[0]}=out)"
+                return functools.partial(overload, **kwargs), f"{qualified}(grad, x) (allocates: no out= form)"
+    return _torch_autograd(op, b)
+
+
+def _torch_autograd(op: Op, b: Bound):
+    import torch
+    x, grad, _ = b.torch
+    leaf = x.detach().clone().requires_grad_(True)
+    found = _torch_functional(op, b, leaf)
+    if found is None:
+        return None
+    y = found[1]
+
+    def run():
+        return torch.autograd.grad(y, leaf, grad, retain_graph=True)[0]
+    return run, f"torch.autograd.grad(F.{op.name}(x), x, grad) (allocates; no backward operator)"
+
+
+def _torch(op: Op, direction: str) -> Implementation:
+    def make(b):
+        found = (_torch_backward(op, b) if direction == "backward"
+                 else _torch_forward(op, b, inplace=direction == "inplace"))
+        if found is None:
+            raise LookupError(f"PyTorch has no operator for {op.function(direction)}")
+        fn, note = found
+        fn.note = note              # partials and closures take attributes
+        return fn
+    return Implementation("torch", "torch", make, "")
+
+
+def torch_note(op: Op, direction: str, bound: Bound) -> str:
+    """How the torch implementation of this function is called (see the module docstring)."""
+    found = (_torch_backward(op, bound) if direction == "backward"
+             else _torch_forward(op, bound, inplace=direction == "inplace"))
+    return found[1] if found else "no PyTorch operator"
+
+
+# --- the map --------------------------------------------------------------------------------------
+
+def comparisons(op_list=None, directions=DIRECTIONS, implementations=None, threads: int | None = None):
+    """``{function: {implementation: Implementation}}`` for the ops (default: all) and directions.
+
+    implementations: names among `implementation_names()` (default: all of them); the floor pass
+    is split over `threads` (default: fastact's thread count)."""
+    names = implementation_names() if implementations is None else tuple(implementations)
+    threads = fastact.get_num_threads() if threads is None else threads
+    result = {}
+    for op in (ops() if op_list is None else op_list):
+        for direction in directions:
+            row = {}
+            for name in names:
+                if name == "numpy":
+                    row[name] = _numpy(op, direction)
+                elif name == "torch":
+                    row[name] = _torch(op, direction)
+                elif name == "floor":
+                    row[name] = _floor(direction, threads)
+                else:
+                    row[name] = _fastact(op, direction, name)
+            result[op.function(direction)] = row
+    return result
+
+
+def result_array(returned) -> np.ndarray:
+    """What an implementation's callable returned, as a NumPy array (the first of a tuple:
+    prelu's grad_x), for checking that every implementation computes the same thing."""
+    if isinstance(returned, tuple):
+        returned = returned[0]
+    if hasattr(returned, "detach"):
+        returned = returned.detach().numpy()
+    return np.asarray(returned)
