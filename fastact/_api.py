@@ -7,7 +7,7 @@ and a call costs one Python frame before the dispatcher.
 from __future__ import annotations
 
 from . import _dispatch
-from .spec import REQUIRED, SPECS, Activation, Param
+from .spec import SPECS, Activation, Param
 
 _COMMON = {
     "out": "out : ndarray, optional\n    Where to write the result: same shape and dtype as the input. "

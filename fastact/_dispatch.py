@@ -170,7 +170,7 @@ class Op:
             plan = self._plan_hit(params, x.dtype, "forward", backend)
             if plan is not None and x.flags.c_contiguous:
                 out = _empty_like(x)
-                _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size)
+                _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
                 return out
         where = self.name
         r = self.resolve(params, where)
@@ -188,7 +188,7 @@ class Op:
                 flags = x.flags
                 if flags.c_contiguous and flags.writeable:
                     x1 = x if x.ndim == 1 else x.reshape(-1)
-                    _run_plan(plan, (x1, x1), x.size)
+                    _run_plan(plan, (x1,), x.size, True)
                     return x
         where = self.name + "_"
         r = self.resolve(params, where)
@@ -207,7 +207,11 @@ class Op:
                     plan = None
                 if plan is not None and (saved is out or not np.may_share_memory(saved, out)
                                          or _same_memory(saved, out)):
-                    _run_plan(plan, (grad.reshape(-1), saved.reshape(-1), out.reshape(-1)), grad.size)
+                    if out is grad:
+                        _run_plan(plan, (grad.reshape(-1), saved.reshape(-1)), grad.size, True)
+                    else:
+                        _run_plan(plan, (grad.reshape(-1), saved.reshape(-1), out.reshape(-1)), grad.size,
+                                  False)
                     return out
         where = self.name + "_backward"
         r = self.resolve(params, where)
@@ -314,7 +318,9 @@ def run_elementwise(op: Op, r: Resolved, direction, inputs, out, params, backend
         return out
     contiguous, blocks = _layout(inputs + (out,))
     if contiguous:
-        _run_plan(plan, blocks[0], out.size)
+        views = blocks[0]
+        inplace = inputs[0] is out or _same_memory(inputs[0], out)
+        _run_plan(plan, views[:-1] if inplace else views, out.size, inplace)
         return out
     module_serial, module_parallel = plan[5]
     for arrays in blocks:
@@ -330,7 +336,8 @@ def run_elementwise(op: Op, r: Resolved, direction, inputs, out, params, backend
 
 def make_plan(r: Resolved, direction, dtype, setting, where):
     """(serial kernel, parallel kernel, args, parallel threshold, set_threads, (serial module,
-    parallel module)) for contiguous arrays, or None for the numpy backend."""
+    parallel module), serial in-place kernel, parallel in-place kernel) for contiguous arrays, or
+    None for the numpy backend."""
     if setting == "auto":
         small = _policy.choose(r.family, dtype, 0)
         large = _policy.choose(r.family, dtype, _policy.LARGE)
@@ -345,16 +352,30 @@ def make_plan(r: Resolved, direction, dtype, setting, where):
             r.args[dtype],
             _policy.PARALLEL_THRESHOLD[FAMILIES[r.family].cost],
             parallel_module.set_threads,
-            (serial_module, parallel_module))
+            (serial_module, parallel_module),
+            _inplace_kernel(serial_module, r.family, direction, dtype, False),
+            _inplace_kernel(parallel_module, r.family, direction, dtype, True))
 
 
-def _run_plan(plan, arrays, n):
+def _inplace_kernel(module, family, direction, dtype, parallel):
+    """The one-array kernel that overwrites its first argument; for a backend without them, its
+    two-array kernel with the first array passed as the output too."""
+    if getattr(module, "INPLACE_KERNELS", False):
+        return module.elementwise_kernel(family, direction, dtype, True, parallel, True)
+    kernel = _elementwise_kernel(module, family, direction, dtype, True, parallel)
+    if direction == "forward":
+        return lambda x, args, nchunks: kernel(x, x, args, nchunks)
+    return lambda grad, saved, args, nchunks: kernel(grad, saved, grad, args, nchunks)
+
+
+def _run_plan(plan, arrays, n, inplace):
+    """Run the plan's contiguous kernels; in place, `arrays` omits the output (it is arrays[0])."""
     threads = _state.num_threads
     if n < plan[3] or threads == 1:
-        plan[0](*arrays, plan[2], 1)
+        (plan[6] if inplace else plan[0])(*arrays, plan[2], 1)
     else:
         plan[4](threads)
-        plan[1](*arrays, plan[2], threads)
+        (plan[7] if inplace else plan[1])(*arrays, plan[2], threads)
 
 
 _KERNELS: dict = {}

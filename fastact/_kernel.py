@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _config, _dispatch, _policy
+from . import _config, _dispatch
 from ._api import OPS
-from .spec import FAMILIES, SPECS
+from .spec import SPECS
 
 
 def _bind(spec, params, where, backward):
@@ -70,6 +70,10 @@ def kernel(name, dtype, *, backward=False, from_output=False, backend=None, **pa
     return fn
 
 
+def direction_of(backward, from_output):
+    return ("backward_from_output" if from_output else "backward") if backward else "forward"
+
+
 def _fast_path(spec, op, values, dt, backward, from_output, backend, where):
     """The fast closure for elementwise kernels of float32/float64, or None."""
     if spec.kind not in ("elementwise", "rrelu") or dt not in (_dispatch._F32, _dispatch._F64):
@@ -82,28 +86,12 @@ def _fast_path(spec, op, values, dt, backward, from_output, backend, where):
     if backward and from_output and resolved.from_output_error:
         raise ValueError(f"{where}: from_output=True is not supported: {resolved.from_output_error}")
     name = backend or _config.current_backend()
-    if name == "auto":
-        name = _policy.choose(resolved.family, dt, 0)
-    if name == "numpy":
+    plan = _dispatch.make_plan(resolved, direction_of(backward, from_output), dt, name, where)
+    if plan is None:                                # the numpy backend
         return None
-    module = _dispatch._backend_module(name, where)
-    direction = ("backward_from_output" if from_output else "backward") if backward else "forward"
-    serial = module.elementwise_kernel(resolved.family, direction, dt, True, False)
-    parallel = module.elementwise_kernel(resolved.family, direction, dt, True, True)
-    args = resolved.args[dt]
-    threshold = _policy.PARALLEL_THRESHOLD[FAMILIES[resolved.family].cost]
-    state = _config.state
-    set_threads = module.set_threads
+    run = _dispatch._run_plan
     ndarray = np.ndarray
     may_share = np.may_share_memory
-
-    def run(kern, arrays, n):
-        threads = state.num_threads
-        if n >= threshold and threads > 1:
-            set_threads(threads)
-            parallel(*arrays, args, threads)
-        else:
-            kern(*arrays, args, 1)
 
     if not backward:
         def forward_kernel(x, out=None):
@@ -111,14 +99,16 @@ def _fast_path(spec, op, values, dt, backward, from_output, backend, where):
                 if type(x) is ndarray and x.dtype == dt:
                     flags = x.flags
                     if flags.c_contiguous and flags.writeable and x.size:
-                        x1 = x if x.ndim == 1 else x.reshape(-1)
-                        run(serial, (x1, x1), x.size)
+                        run(plan, (x if x.ndim == 1 else x.reshape(-1),), x.size, True)
                         return x
                 return op.forward_(x, values, backend)
             if (type(x) is ndarray and type(out) is ndarray and x.dtype == dt and out.dtype == dt
                     and x.shape == out.shape and x.flags.c_contiguous and out.flags.c_contiguous
                     and out.flags.writeable and x.size and (out is x or not may_share(x, out))):
-                run(serial, (x.reshape(-1), out.reshape(-1)), x.size)
+                if out is x:
+                    run(plan, (x.reshape(-1),), x.size, True)
+                else:
+                    run(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
                 return out
             return op.forward(x, values, out, backend)
         return forward_kernel
@@ -132,7 +122,10 @@ def _fast_path(spec, op, values, dt, backward, from_output, backend, where):
                 and target.flags.writeable
                 and (target is grad or not may_share(grad, target))
                 and (target is saved or not may_share(saved, target))):
-            run(serial, (grad.reshape(-1), saved.reshape(-1), target.reshape(-1)), grad.size)
+            if target is grad:
+                run(plan, (grad.reshape(-1), saved.reshape(-1)), grad.size, True)
+            else:
+                run(plan, (grad.reshape(-1), saved.reshape(-1), target.reshape(-1)), grad.size, False)
             return target
         return op.backward(grad, saved, values, target, from_output, backend)
     return backward_kernel

@@ -21,11 +21,16 @@ _DTYPES = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
 _SUFFIX = {np.float32: "f32", np.float64: "f64"}
 
 _TEMPLATES = {
-    ("forward", True): loops.forward_contiguous,
-    ("forward", False): loops.forward_strided,
-    ("backward", True): loops.backward_contiguous,
-    ("backward", False): loops.backward_strided,
+    ("forward", True, False): loops.forward_contiguous,
+    ("forward", False, False): loops.forward_strided,
+    ("backward", True, False): loops.backward_contiguous,
+    ("backward", False, False): loops.backward_strided,
+    ("forward", True, True): loops.forward_contiguous_inplace,
+    ("backward", True, True): loops.backward_contiguous_inplace,
 }
+
+#: elementwise_kernel takes inplace=True (one-array kernels) for contiguous arrays.
+INPLACE_KERNELS = True
 
 _lock = threading.Lock()
 _families: dict = {}      # F -> {family: SimpleNamespace}
@@ -67,21 +72,24 @@ def scalar_function(family: str, direction: str, dtype):
     return fn
 
 
-def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, parallel: bool, *,
-                       cache=None):
+def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, parallel: bool,
+                       inplace: bool = False, *, cache=None):
     """Kernel for `family`; direction "forward" -> k(x, out, args, nchunks), "backward" or
-    "backward_from_output" -> k(grad, saved, out, args, nchunks)."""
+    "backward_from_output" -> k(grad, saved, out, args, nchunks); with inplace=True (contiguous
+    only) the output argument is dropped and the first array is overwritten."""
     if family not in FAMILIES:
         raise ValueError(f"unknown kernel family {family!r}")
+    if inplace and not contiguous:
+        raise ValueError("in-place kernels are contiguous only")
     F = _DTYPES[np.dtype(dtype)]
-    key = (family, direction, F, contiguous, parallel, cache)
+    key = (family, direction, F, contiguous, parallel, inplace, cache)
 
     def make():
         scalar = scalar_function(family, direction, F)
         loop = "forward" if direction == "forward" else "backward"
-        template = _TEMPLATES[(loop, contiguous)]
+        template = _TEMPLATES[(loop, contiguous, inplace)]
         name = "_".join((family, direction, _SUFFIX[F], "contig" if contiguous else "strided",
-                         "parallel" if parallel else "serial"))
+                         "parallel" if parallel else "serial") + (("inplace",) if inplace else ()))
         return loops.specialize(template, name, parallel=parallel, cache=cache, scalar=scalar)
 
     return _memo(key, make)

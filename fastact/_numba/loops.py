@@ -12,7 +12,8 @@ stale entries).
 Kernel ABI (shared with the Cython backend, see ``fastact/_backends.py``):
 
 * contiguous elementwise: 1-D C-contiguous arrays; ``forward(x, out, args, nchunks)``,
-  ``backward(grad, saved, out, args, nchunks)``;
+  ``backward(grad, saved, out, args, nchunks)``; in place (out is x, or out is grad):
+  ``forward(x, args, nchunks)``, ``backward(grad, saved, args, nchunks)``;
 * strided elementwise: the same with 2-D arrays of any strides;
 * ``args``: a tuple of scalars of the array's dtype, in the family's argument order;
 * ``nchunks``: how many contiguous blocks the work is split into; a parallel kernel runs one block
@@ -91,6 +92,29 @@ def backward_contiguous(grad, saved, out, args, nchunks):
         os_ = out[lo:hi]
         for i in range(gs.size):
             os_[i] = scalar(gs[i], ss[i], args)  # noqa: F821
+
+
+# In place, the output IS an input. The two-array templates above would still be correct, but
+# LLVM guards their vector loop with a runtime check that the arrays do not overlap, which fails
+# when they are the same array, and runs the scalar loop; these one-array forms avoid that.
+
+def forward_contiguous_inplace(x, args, nchunks):
+    n = x.size
+    for c in prange(nchunks):
+        lo, hi = block(c, nchunks, n)
+        xs = x[lo:hi]
+        for i in range(xs.size):
+            xs[i] = scalar(xs[i], args)  # noqa: F821
+
+
+def backward_contiguous_inplace(grad, saved, args, nchunks):
+    n = grad.size
+    for c in prange(nchunks):
+        lo, hi = block(c, nchunks, n)
+        gs = grad[lo:hi]
+        ss = saved[lo:hi]
+        for i in range(gs.size):
+            gs[i] = scalar(gs[i], ss[i], args)  # noqa: F821
 
 
 def forward_strided(x, out, args, nchunks):
