@@ -40,20 +40,18 @@ How each implementation is called (also in ``Implementation.note``):
   saved them. Ops with no backward operator (relu, prelu, softsign, tanhshrink) go through
   ``torch.autograd.grad`` on a graph built once (``retain_graph=True``), which allocates.
   Tensors share memory with the NumPy arrays (``torch.from_numpy``).
-* floor: NumPy passes with each direction's memory traffic: forward ``np.copyto(out, x)`` (read x,
-  write out), in place ``np.negative(x, out=x)`` (read and write x), backward
-  ``np.multiply(grad, x, out=out)`` (read two, write one). From `FLOOR_SPLIT` elements on, the
-  pass is also tried split into one block per thread on a thread pool (NumPy releases the GIL),
-  and the faster of the two is the floor: the fastest honest pass with the kernels' thread count,
-  whatever load on a shared machine does to threads. ``np.copyto(x, x)`` is not a floor: NumPy
-  skips a copy onto itself.
+* floor: the plainest pass with each direction's memory traffic (`fastact.bench.floor`): forward
+  reads x and writes out, in place reads and writes x, backward reads grad and x and writes out; the
+  faster of a NumPy ufunc (``np.copyto(out, x)``, ``np.negative(x, out=x)``,
+  ``np.multiply(grad, x, out=out)``; one thread) and a Numba loop (``out[i] = x[i]`` ...; ``prange``
+  on the thread count from `FLOOR_SPLIT` elements), picked by a short measurement. Each record's
+  ``call`` says which. ``np.copyto(x, x)`` is no floor: NumPy skips a copy onto itself.
 """
 from __future__ import annotations
 
 import functools
 import importlib.util
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -75,7 +73,7 @@ SUFFIX = {"forward": "", "inplace": "_", "backward": "_backward"}
 SIZES = (10**3, 10**5, 10**7)
 SLOW_SIZES = (10**8,)
 DTYPES = ("float32", "float64")
-#: The floor pass is split over the threads from this many elements on.
+#: The floor's Numba loop runs in parallel from this many elements on (with more than one thread).
 FLOOR_SPLIT = 1 << 17
 #: Channels of the prelu workload (shape (1, C, n / C), channels on axis 1) and row length of
 #: the softmax workload (shape (n / ROW, ROW)), when they divide the size.
@@ -319,72 +317,59 @@ def _fastact(op: Op, direction: str, backend: str) -> Implementation:
     return Implementation(backend, "fastact", make, note)
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+def _fastest(candidates: dict, reset=None):
+    """The fastest of `candidates` (note -> callable) by a short measurement, its note attached."""
+    from .timing import measure_group
+    if len(candidates) == 1:
+        (note, fn), = candidates.items()
+    else:
+        timings = measure_group(candidates, reset=reset, repeats=3, target=0.002, budget=0.05)
+        note = min(timings, key=lambda k: timings[k].median)
+        fn = candidates[note]
+    fn = functools.partial(fn)
+    fn.note = note
+    return fn
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
-    if threads not in _pools:
-        _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fastact-floor")
-    return _pools[threads]
-
-
-def _split(kernel, arrays, threads):
-    """kernel(*arrays) on the flat arrays, one block per thread, on a thread pool."""
-    flat = [a.reshape(-1) for a in arrays]
-    n = flat[0].size
-    bounds = np.linspace(0, n, threads + 1).astype(int)
-    blocks = [[a[lo:hi] for a in flat] for lo, hi in zip(bounds[:-1], bounds[1:])]
-    pool = _pool(threads)
-
-    def run():
-        for future in [pool.submit(kernel, *block) for block in blocks]:
-            future.result()
-    return run
-
-
-def _fastest_pass(kernel, arrays, threads, what):
-    """The faster of one pass on the calling thread and the pass split over `threads` (tried from
-    `FLOOR_SPLIT` elements): the fastest honest pass, whatever the machine's load does to threads."""
-    flat = [a.reshape(-1) for a in arrays]
-    serial = functools.partial(kernel, *flat)
-    serial.note = f"{what} on one thread"
-    if threads <= 1 or flat[0].size < FLOOR_SPLIT:
-        return serial
-    split = _split(kernel, arrays, threads)
-    split.note = f"{what} split over {threads} threads"
-    from .timing import measure
-    reset = functools.partial(np.copyto, arrays[-1], arrays[-1].copy()) if len(arrays) == 1 else None
-    timings = {fn: measure(fn, reset=reset, repeats=3, target=0.002, budget=0.05).median for fn in (serial, split)}
-    if reset is not None:
-        reset()
-    return min(timings, key=timings.get)
-
-
-def _copy(x, out):
-    np.copyto(out, x)
-
-
-def _negate(x):
-    np.negative(x, out=x)
-
-
-def _multiply(grad, x, out):
-    np.multiply(grad, x, out=out)
+_FLOOR_PASSES = {
+    # direction: (what, NumPy pass, Numba pass name, arrays of a Bound)
+    "forward": ("read x, write out", lambda x, out: np.copyto(out, x), "copy", lambda b: (b.x, b.out)),
+    "inplace": ("read and write x", lambda x: np.negative(x, out=x), "negate", lambda b: (b.x,)),
+    "backward": ("read grad and x, write out", lambda g, x, out: np.multiply(g, x, out=out), "multiply",
+                 lambda b: (b.grad, b.x, b.out)),
+}
+_NUMPY_PASS = {"forward": "np.copyto(out, x)", "inplace": "np.negative(x, out=x)",
+               "backward": "np.multiply(grad, x, out=out)"}
+_NUMBA_PASS = {"forward": "out[i] = x[i]", "inplace": "x[i] = -x[i]", "backward": "out[i] = grad[i] * x[i]"}
 
 
 def _floor(direction: str, threads: int) -> Implementation:
-    what = {"forward": "np.copyto(out, x): read x, write out",
-            "inplace": "np.negative(x, out=x): read and write x",
-            "backward": "np.multiply(grad, x, out=out): read grad and x, write out"}[direction]
+    what, numpy_pass, numba_name, arrays_of = _FLOOR_PASSES[direction]
 
     def make(b):
-        if direction == "forward":
-            return _fastest_pass(_copy, (b.x, b.out), threads, what)
+        from . import floor
+        arrays = tuple(a.reshape(-1) for a in arrays_of(b))
+        size = arrays[0].size
+        parallel = threads > 1 and size >= FLOOR_SPLIT
+        kernel = getattr(floor, numba_name + ("_parallel" if parallel else ""))
+        if parallel:
+            kernel = floor.with_threads(kernel, threads)
+        candidates = {
+            f"{_NUMPY_PASS[direction]} ({what}; NumPy, one thread)": functools.partial(numpy_pass, *arrays),
+            f"Numba loop {_NUMBA_PASS[direction]} ({what}; "
+            + (f"prange on {threads} threads)" if parallel else "one thread)"): functools.partial(kernel, *arrays),
+        }
+        reset = None
         if direction == "inplace":
-            return _fastest_pass(_negate, (b.x,), threads, what)
-        return _fastest_pass(_multiply, (b.grad, b.x, b.out), threads, what)
-    note = what + (f"; the faster of one thread and {threads} threads from {FLOOR_SPLIT:,} elements"
-                   if threads > 1 else "")
+            reset = functools.partial(np.copyto, arrays[0], arrays[0].copy())
+        for fn in candidates.values():          # compile (or load from the cache) before timing
+            fn()
+        chosen = _fastest(candidates, reset)
+        if reset is not None:
+            reset()
+        return chosen
+    note = (f"the faster of {_NUMPY_PASS[direction]} and a Numba loop {_NUMBA_PASS[direction]} ({what})"
+            + (f", parallel on {threads} threads from {FLOOR_SPLIT:,} elements" if threads > 1 else ""))
     return Implementation("floor", "floor", make, note)
 
 

@@ -4,7 +4,8 @@
   one line per implementation (the floor dashed).
 * ``speedup_<dtype>_<T>t.png``: at the largest size, speed over the NumPy baseline per function,
   one bar per implementation growing from 1 (NumPy), the floor as a black mark, one panel per
-  direction (log scale).
+  direction (log scale); ``speedup_summary_<dtype>_<T>t.png``: the same with auto and PyTorch only,
+  small.
 
 Figures are drawn with matplotlib's object API on an Agg canvas: no pyplot, no global state.
 """
@@ -79,7 +80,10 @@ def throughput_figure(payload, direction, dtype, threads):
     return fig
 
 
-def speedup_figure(payload, dtype, threads, size=None, directions=None, width=None):
+def speedup_figure(payload, dtype, threads, size=None, directions=None, width=None, implementations=None,
+                   height=2.8):
+    """Bars of speed over NumPy per op at one size (default: the largest), one panel per direction;
+    `implementations` limits the bars (the floor is always marked)."""
     records = [r for r in payload["results"] if (r["dtype"], r["threads"]) == (dtype, threads)]
     if not records:
         return None
@@ -89,10 +93,10 @@ def speedup_figure(payload, dtype, threads, size=None, directions=None, width=No
     directions = [d for d in (directions or impl.DIRECTIONS) if any(r["direction"] == d for r in records)]
     if not directions:
         return None
-    names = [n for n in _implementations(payload)
+    names = [n for n in (implementations or _implementations(payload))
              if n not in ("numpy", "floor") and any(r["implementation"] == n for r in records)]
     ops = list(dict.fromkeys(r["op"] for r in records))
-    fig = _figure(width or max(8.0, 0.42 * len(ops) * max(1, len(names)) ** 0.5 + 2), 2.8 * len(directions) + 0.8)
+    fig = _figure(width or max(8.0, 0.42 * len(ops) * max(1, len(names)) ** 0.5 + 2), height * len(directions) + 0.8)
     bar = 0.8 / max(1, len(names))
     for row, direction in enumerate(directions):
         ax = fig.add_subplot(len(directions), 1, row + 1)
@@ -137,6 +141,11 @@ def write_plots(payload, directory) -> list:
         if fig is not None:
             name = f"speedup_{dtype}_{threads}t.png"
             fig.savefig(os.path.join(directory, name))
+            files.append(name)
+        fig = speedup_figure(payload, dtype, threads, implementations=["auto", "torch"], width=11, height=2.0)
+        if fig is not None:
+            name = f"speedup_summary_{dtype}_{threads}t.png"
+            fig.savefig(os.path.join(directory, name), dpi=90)
             files.append(name)
         for direction in impl.DIRECTIONS:
             fig = throughput_figure(payload, direction, dtype, threads)
