@@ -172,7 +172,6 @@ def test_every_implementation_computes_the_same_thing():
     compared = dict.fromkeys(impl.implementation_names(), 0)
     for function, implementations in impl.comparisons(threads=1).items():
         op = next(o for o in impl.ops() if function in [o.function(d) for d in impl.DIRECTIONS])
-        direction = next(d for d in impl.DIRECTIONS if op.function(d) == function)
         bound = workload.bind(op)
         results = {}
         for name, implementation in implementations.items():

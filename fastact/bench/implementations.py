@@ -323,7 +323,7 @@ def _fastest(candidates: dict, reset=None):
     if len(candidates) == 1:
         (note, fn), = candidates.items()
     else:
-        timings = measure_group(candidates, reset=reset, repeats=3, target=0.002, budget=0.05)
+        timings = measure_group(candidates, reset=reset, repeats=3, target=0.001, budget=0.03)
         note = min(timings, key=lambda k: timings[k].median)
         fn = candidates[note]
     fn = functools.partial(fn)
@@ -448,6 +448,27 @@ def _torch_candidates(op: Op, b: Bound):
     return candidates
 
 
+def _describe(kwargs: dict, b: Bound, saved: dict | None = None) -> str:
+    """The arguments of a PyTorch call for people: tensors by role (x, grad, out, y = the saved
+    forward output, ...), scalars by value."""
+    names = {id(t): n for n, t in zip(("x", "grad", "out"), b.torch)}
+    for name, value in (saved or {}).items():
+        if hasattr(value, "shape"):
+            names.setdefault(id(value), {"output": "y"}.get(name, name))
+    parts = []
+    for key, value in kwargs.items():
+        if id(value) in names:
+            text = names[id(value)]
+        elif hasattr(value, "shape"):
+            text = "weight" if value.ndim == 1 else "tensor"
+        elif isinstance(value, float):
+            text = f"{value:.6g}"
+        else:
+            text = str(value)
+        parts.append(f"{key}={text}")
+    return ", ".join(parts)
+
+
 def _torch_forward(op: Op, b: Bound, inplace: bool):
     """(callable, note) for the torch forward or in-place form; None when torch has no such op."""
     x, _, out = b.torch
@@ -458,7 +479,7 @@ def _torch_forward(op: Op, b: Bound, inplace: bool):
             for qualified, overload in _overloads(f"{name}_"):
                 kwargs, outs = _bind_schema(overload, {"self": x, **values}, required)
                 if kwargs is not None and not outs:
-                    return functools.partial(overload, **kwargs), f"{qualified}(x) (in place)"
+                    return functools.partial(overload, **kwargs), f"{qualified}({_describe(kwargs, b)}) (in place)"
     target = x if inplace else out
     if elementwise or not inplace:
         for name, values, required in candidates:
@@ -466,14 +487,13 @@ def _torch_forward(op: Op, b: Bound, inplace: bool):
                 kwargs, outs = _bind_schema(overload, {"self": x, **values}, required)
                 if kwargs is not None and len(outs) == 1:
                     kwargs[outs[0]] = target
-                    where = "x" if inplace else "out"
-                    return functools.partial(overload, **kwargs), f"{qualified}(x, {outs[0]}={where})"
+                    return functools.partial(overload, **kwargs), f"{qualified}({_describe(kwargs, b)})"
     for name, values, required in candidates:
         for qualified, overload in _overloads(name):
             kwargs, outs = _bind_schema(overload, {"self": x, **values}, required)
             if kwargs is not None and not outs:
                 what = "no in-place or out= form" if inplace else "no out= form"
-                return functools.partial(overload, **kwargs), f"{qualified}(x) (allocates: {what})"
+                return functools.partial(overload, **kwargs), f"{qualified}({_describe(kwargs, b)}) (allocates: {what})"
     found = _torch_functional(op, b, x)
     if found is not None:
         return found[0], f"torch.nn.functional.{op.name}(x) (allocates: a composite of several operators)"
@@ -539,8 +559,9 @@ def _torch_backward(op: Op, b: Bound):
                     continue
                 if outs:
                     kwargs[outs[0]] = out
-                    return functools.partial(overload, **kwargs), f"{qualified}(grad, x, {outs[0]}=out)"
-                return functools.partial(overload, **kwargs), f"{qualified}(grad, x) (allocates: no out= form)"
+                    return functools.partial(overload, **kwargs), f"{qualified}({_describe(kwargs, b, saved)})"
+                return (functools.partial(overload, **kwargs),
+                        f"{qualified}({_describe(kwargs, b, saved)}) (allocates: no out= form)")
     return _torch_autograd(op, b)
 
 

@@ -78,7 +78,8 @@ DESCRIPTIONS = {
     "cython": "fastact's Cython backend through the public functions (backend='cython')",
     "auto": "fastact's dispatcher choice (backend='auto', the default)",
     "torch": "PyTorch (torch.ops.aten out=/in-place/backward operators, else autograd; see notes)",
-    "floor": "memory floor: a plain NumPy pass with the same memory traffic (the faster of one thread and split over the threads)",
+    "floor": "memory floor: the plainest pass with the same memory traffic (the faster of a NumPy ufunc and a "
+             "Numba loop on the same threads; see fastact.bench.floor)",
 }
 
 
@@ -380,6 +381,10 @@ def build_payload(result, options, command: str) -> dict:
     }
 
 
+def _load(values) -> str:
+    return "-" if not values else ", ".join(f"{v:.2f}" for v in values)
+
+
 def _machine_lines(payload) -> list:
     cpu = payload["machine"]["cpu"]
     versions = payload["versions"]
@@ -399,7 +404,7 @@ def _machine_lines(payload) -> list:
         f"Threads: {', '.join(map(str, payload['threads']))} (fastact.set_num_threads and torch.set_num_threads)",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         "Backends: " + "; ".join(backends),
-        f"Load average at start / end: {load.get('start')} / {load.get('end')}",
+        f"Load average (1, 5, 15 min) at start / end: {_load(load.get('start'))} / {_load(load.get('end'))}",
         f"Command: {payload['command']}",
     ]
 

@@ -55,7 +55,7 @@ def set_threads(n: int, torch: bool) -> None:
 
 def _loadavg():
     try:
-        return list(os.getloadavg())
+        return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
         return None
 
