@@ -166,12 +166,18 @@ class Op:
     # has been seen before, the kernels are already looked up and the call costs a few dict reads.
 
     def forward(self, x, params, out, backend):
-        if out is None and type(x) is _ndarray:
+        if type(x) is _ndarray:
             plan = self._plan_hit(params, x.dtype, "forward", backend)
             if plan is not None and x.flags.c_contiguous:
-                out = _empty_like(x)
-                _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
-                return out
+                if out is None:
+                    out = _empty_like(x)
+                    _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
+                    return out
+                if (type(out) is _ndarray and out.dtype == x.dtype and out.shape == x.shape
+                        and out.flags.c_contiguous and out.flags.writeable
+                        and out is not x and not np.may_share_memory(x, out)):
+                    _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
+                    return out
         where = self.name
         r = self.resolve(params, where)
         x = as_input(x, where)
@@ -196,14 +202,16 @@ class Op:
         return self._forward(r, x, params, x, backend)
 
     def backward(self, grad, saved, params, out, from_output, backend):
-        if (type(grad) is _ndarray and type(saved) is _ndarray and (out is None or out is grad)
+        if (type(grad) is _ndarray and type(saved) is _ndarray
                 and grad.shape == saved.shape and grad.dtype == saved.dtype):
             direction = "backward_from_output" if from_output else "backward"
             plan = self._plan_hit(params, grad.dtype, direction, backend)
             if plan is not None and grad.flags.c_contiguous and saved.flags.c_contiguous:
                 if out is None:
                     out = _empty_like(grad)
-                elif not out.flags.writeable:
+                elif (type(out) is not _ndarray or out.dtype != grad.dtype or out.shape != grad.shape
+                        or not out.flags.c_contiguous or not out.flags.writeable
+                        or (out is not grad and np.may_share_memory(grad, out))):
                     plan = None
                 if plan is not None and (saved is out or not np.may_share_memory(saved, out)
                                          or _same_memory(saved, out)):
