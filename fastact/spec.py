@@ -25,7 +25,7 @@ import numpy as np
 
 __all__ = [
     "Param", "Activation", "Family", "FAMILIES", "ACTIVATIONS", "SPECS", "REQUIRED",
-    "SELU_ALPHA", "SELU_SCALE",
+    "SELU_ALPHA", "SELU_SCALE", "kernel_source",
 ]
 
 
@@ -402,3 +402,58 @@ ACTIVATIONS: tuple[str, ...] = tuple(SPECS)
 def is_real(value) -> bool:
     """A real number parameter: Python/NumPy int or float, not bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+# --- the parameter mapping as source code (for the embedding APIs) ------------------------------------
+
+class _Expr:
+    """A parameter that records the arithmetic done on it, so that an activation's ``kernel``
+    mapping can be rendered as source code (``fastact.jit`` and the Cython API generate their
+    per-activation wrappers from it instead of restating it)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _binary(self, other, op, reflected=False):
+        a, b = self.text, _source(other)
+        return _Expr(f"({b} {op} {a})" if reflected else f"({a} {op} {b})")
+
+    def __add__(self, other): return self._binary(other, "+")
+    def __radd__(self, other): return self._binary(other, "+", True)
+    def __sub__(self, other): return self._binary(other, "-")
+    def __rsub__(self, other): return self._binary(other, "-", True)
+    def __mul__(self, other): return self._binary(other, "*")
+    def __rmul__(self, other): return self._binary(other, "*", True)
+    def __truediv__(self, other): return self._binary(other, "/")
+    def __rtruediv__(self, other): return self._binary(other, "/", True)
+    def __neg__(self): return _Expr(f"(-{self.text})")
+
+    def __bool__(self):
+        raise TypeError("a kernel mapping branched on a real parameter; fix its choices instead")
+
+
+def _source(value) -> str:
+    if isinstance(value, _Expr):
+        return value.text
+    if is_real(value):
+        return repr(float(value))
+    raise TypeError(f"cannot render {value!r} as source")
+
+
+def kernel_source(spec: Activation, **fixed) -> tuple[str, tuple[str, ...]]:
+    """``(family, kernel args as source expressions)`` of an elementwise (or rrelu) activation,
+    with its real parameters left as their names: ``kernel_source(SPECS["celu"])`` is
+    ``("elu", ("alpha", "1.0", "(1.0 / alpha)"))``.  Non-real parameters take their value from
+    `fixed` (a choice such as gelu's ``approximate``) or else their default (rrelu's eval mode)."""
+    if spec.kernel is None:
+        raise ValueError(f"{spec.name} has no elementwise kernel mapping")
+    values = []
+    for p in spec.params:
+        if p.name in fixed:
+            values.append(fixed[p.name])
+        elif p.kind == "real":
+            values.append(_Expr(p.name))
+        else:
+            values.append(p.default)
+    family, args = spec.kernel(*values)
+    return family, tuple(_source(a) for a in args)
