@@ -168,6 +168,7 @@ _module, _variant, _facts, _reason = _choose()
 if _module is not None:
     _ELEMENTWISE = _module.ELEMENTWISE
     _ROWS = _module.ROW_KERNELS
+    _FUSED = _module.FUSED
 
 
 def unavailable_reason() -> str | None:
@@ -197,6 +198,28 @@ def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, par
     except KeyError:
         raise ValueError(f"no Cython kernel for family {family!r}, direction {direction!r}, "
                          f"dtype {_dtype_name(dtype)}") from None
+
+
+def fused_kernel(layout: str, family: str, direction: str, dtype, parallel: bool, *,
+                 shift: bool, count: bool = False, inplace: bool = False):
+    """Bias + activation (+ zero counts), with the ABI of ``fastact._numba.fused_kernel``:
+    forward ``k(x, bias, out, parts, args, nchunks)``, backward
+    ``k(grad, saved, bias, out, parts, args, nchunks)``; the layout is read off the arrays'
+    dimensions (2: rows, 3: planes), and in place needs nothing special (out is x)."""
+    try:
+        kernel = _FUSED[(family, direction, _dtype_name(dtype))]
+    except KeyError:
+        raise ValueError(f"no Cython kernel for family {family!r}, direction {direction!r}, "
+                         f"dtype {_dtype_name(dtype)}") from None
+    if direction == "forward":
+        if inplace:
+            return lambda x, bias, out, parts, args, nchunks: kernel(x, bias, x, parts, args, nchunks, shift, count)
+        return lambda x, bias, out, parts, args, nchunks: kernel(x, bias, out, parts, args, nchunks, shift, count)
+    if inplace:
+        return lambda grad, saved, bias, out, parts, args, nchunks: kernel(
+            grad, saved, bias, grad, parts, args, nchunks, shift)
+    return lambda grad, saved, bias, out, parts, args, nchunks: kernel(
+        grad, saved, bias, out, parts, args, nchunks, shift)
 
 
 def prelu_kernel(direction: str, dtype, parallel: bool):

@@ -95,6 +95,41 @@ def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, par
     return _memo(key, make)
 
 
+_FUSED_TEMPLATES = {
+    ("rows", "forward"): loops.bias_rows_forward,
+    ("rows", "backward"): loops.bias_rows_backward,
+    ("planes", "forward"): loops.bias_planes_forward,
+    ("planes", "backward"): loops.bias_planes_backward,
+}
+
+
+def fused_kernel(layout: str, family: str, direction: str, dtype, parallel: bool, *,
+                 shift: bool, count: bool = False, inplace: bool = False):
+    """Bias + activation (+ zero counts) kernel; layout "rows" (x2 of (rows, features)) or
+    "planes" (x3 of (outer, features, inner)), all C-contiguous.
+
+    forward: k(x, bias, out, parts, args, nchunks): out = f(x + bias) (x alone without `shift`);
+    with `count`, parts[c, feature] += how many outputs of block c are zero (int64).
+    backward / backward_from_output: k(grad, saved, bias, out, parts, args, nchunks): out = grad *
+    f'(saved + bias) (saved alone without `shift`), parts[c, feature] += block c's sum of out
+    (float64), the bias gradient's partial sums.  With `inplace`, out is ignored and the result
+    overwrites x (forward) or grad (backward)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}")
+    F = _DTYPES[np.dtype(dtype)]
+    key = ("fused", layout, family, direction, F, parallel, shift, count, inplace)
+
+    def make():
+        scalar = scalar_function(family, direction, F)
+        template = _FUSED_TEMPLATES[(layout, "forward" if direction == "forward" else "backward")]
+        flags = "".join(flag for flag, on in (("S", shift), ("C", count), ("I", inplace)) if on)
+        name = f"bias_{layout}_{family}_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}_{flags}"
+        return loops.specialize(template, name, parallel=parallel, scalar=scalar,
+                                SHIFT=shift, COUNT=count, INPLACE=inplace)
+
+    return _memo(key, make)
+
+
 def prelu_kernel(direction: str, dtype, parallel: bool):
     """forward: k(x3, weight, out3, nchunks); backward: k(g3, x3, weight, gx3, gw_rows, nchunks)."""
     F = _DTYPES[np.dtype(dtype)]

@@ -204,6 +204,102 @@ def prelu_backward(grad, x, weight, grad_x, grad_weight_rows, nchunks):
             grad_weight_rows[o, ch] = acc
 
 
+# --- fused: a per-feature bias before the activation, and per-feature zero counts after it ----------
+# Bound per specialisation (compile-time constants, so LLVM drops the dead branches): SHIFT adds
+# the bias (in a backward: to the saved input; a backward from the output does not), COUNT counts
+# zero outputs per feature, INPLACE writes through the first array's own view (the output argument
+# is then ignored), which keeps LLVM from guarding the vector loop with an overlap check that an
+# in-place call would fail.
+#
+# "rows": (rows, features) C-contiguous, the bias varies along the contiguous axis (the last axis
+# is the feature axis).  "planes": (outer, features, inner) C-contiguous, the bias is constant
+# along each contiguous inner plane (e.g. the channels of NCHW).  Each parallel block c writes its
+# partial counts / bias-gradient sums to row c of `parts`, which the caller reduces.
+
+def bias_rows_forward(x, bias, out, parts, args, nchunks):
+    rows, cols = x.shape
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        counts = parts[c]
+        for r in range(r0, r1):
+            xs = x[r]
+            os_ = xs if INPLACE else out[r]  # noqa: F821
+            for i in range(cols):
+                y = scalar(xs[i] + bias[i], args) if SHIFT else scalar(xs[i], args)  # noqa: F821
+                os_[i] = y
+                if COUNT:  # noqa: F821
+                    counts[i] += y == 0
+
+
+def bias_rows_backward(grad, saved, bias, out, parts, args, nchunks):
+    rows, cols = grad.shape
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        sums = parts[c]
+        for r in range(r0, r1):
+            gs = grad[r]
+            ss = saved[r]
+            os_ = gs if INPLACE else out[r]  # noqa: F821
+            for i in range(cols):
+                d = scalar(gs[i], ss[i] + bias[i], args) if SHIFT else scalar(gs[i], ss[i], args)  # noqa: F821
+                os_[i] = d
+                sums[i] += d
+
+
+def bias_planes_forward(x, bias, out, parts, args, nchunks):
+    outer, channels, inner = x.shape
+    rows = outer * channels
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        for r in range(r0, r1):
+            o = r // channels
+            ch = r - o * channels
+            b = bias[ch]
+            xs = x[o, ch]
+            os_ = xs if INPLACE else out[o, ch]  # noqa: F821
+            zeros = 0
+            for i in range(inner):
+                y = scalar(xs[i] + b, args) if SHIFT else scalar(xs[i], args)  # noqa: F821
+                os_[i] = y
+                if COUNT:  # noqa: F821
+                    zeros += y == 0
+            if COUNT:  # noqa: F821
+                parts[c, ch] += zeros
+
+
+def bias_planes_backward(grad, saved, bias, out, parts, args, nchunks):
+    outer, channels, inner = grad.shape
+    rows = outer * channels
+    for c in prange(nchunks):
+        r0 = c * rows // nchunks
+        r1 = (c + 1) * rows // nchunks
+        for r in range(r0, r1):
+            o = r // channels
+            ch = r - o * channels
+            b = bias[ch]
+            gs = grad[o, ch]
+            ss = saved[o, ch]
+            os_ = gs if INPLACE else out[o, ch]  # noqa: F821
+            for i in range(inner):
+                os_[i] = scalar(gs[i], ss[i] + b, args) if SHIFT else scalar(gs[i], ss[i], args)  # noqa: F821
+            # Summed in a second, reassociating loop: a float sum in this loop would keep it
+            # scalar, and reassociation must not reach the activation's own math.
+            parts[c, ch] += row_sum(os_)  # noqa: F821
+
+
+def _row_sum(a):
+    s = 0.0
+    for i in range(a.size):
+        s += a[i]
+    return s
+
+
+row_sum = numba.njit(error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)(_row_sum)
+
+
 # --- softmax / log_softmax over the rows of a 2-D array --------------------------------------------
 
 def softmax_forward(x, out, log, nchunks):
