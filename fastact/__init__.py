@@ -17,6 +17,7 @@ from . import spec as _spec
 from ._api import make_all as _make_all
 from ._config import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
 from ._info import config, show_config
+from ._fused import ActivationStats, activation_stats, bias_act, bias_act_, bias_act_backward
 from ._kernel import kernel
 
 def get_include() -> str:
@@ -31,7 +32,8 @@ ACTIVATIONS = _spec.ACTIVATIONS
 
 globals().update(_make_all())
 
-__all__ = (["ACTIVATIONS", "config", "get_backend", "get_include", "get_num_threads", "kernel", "set_backend",
+__all__ = (["ACTIVATIONS", "ActivationStats", "activation_stats", "bias_act", "bias_act_", "bias_act_backward",
+            "config", "get_backend", "get_include", "get_num_threads", "kernel", "set_backend",
             "set_num_threads", "show_config", "use_backend"]
            + [f"{name}{suffix}" for name in ACTIVATIONS for suffix in ("", "_", "_backward")])
 

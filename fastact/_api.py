@@ -12,6 +12,9 @@ from .spec import SPECS, Activation, Param
 _COMMON = {
     "out": "out : ndarray, optional\n    Where to write the result: same shape and dtype as the input. "
            "It is returned.",
+    "zero_counts": "zero_counts : ndarray of int, optional\n    Shape ``(x.shape[-1],)``: each feature's (last "
+                   "axis entry's) count of outputs that are exactly zero is ADDED to it, in the same pass "
+                   "over the data (dying-ReLU monitoring; see ``fastact.activation_stats``).",
     "backend": 'backend : {"auto", "cython", "numba", "numpy"}, optional\n    Overrides the backend '
                "in force (``fastact.set_backend`` / ``use_backend`` / ``FASTACT_BACKEND``) for this call.",
 }
@@ -65,6 +68,8 @@ def _docstring(spec: Activation, form: str) -> str:
     else:
         lines.append("x : array_like\n    Any shape and strides.")
     lines += [_param_doc(p) for p in params]
+    if form == "inplace" and spec.kind in COUNTING_KINDS:
+        lines.append(_COMMON["zero_counts"])
     if form != "inplace":
         lines.append(_COMMON["out"] + (" ``out=grad`` works in place." if form == "backward" else ""))
     if form == "backward":
@@ -92,6 +97,8 @@ _TEMPLATES = {
                 "    return _op.forward(x, {names}, out, backend)\n"),
     "inplace": ("def {name}_({params}, *, {kw}backend=None):\n"
                 "    return _op.forward_(x, {names}, backend)\n"),
+    "inplace_counting": ("def {name}_({params}, *, {kw}zero_counts=None, backend=None):\n"
+                         "    return _op.forward_(x, {names}, backend, zero_counts)\n"),
     "backward": ("def {name}_backward({params}, *, {kw}out=None, from_output=False, backend=None):\n"
                  "    return _op.backward(grad, x, {names}, out, from_output, backend)\n"),
 }
@@ -99,6 +106,9 @@ _TEMPLATES = {
 
 #: activation name -> its dispatcher object (shared with fastact.kernel).
 OPS: dict = {}
+
+#: Kinds whose in-place forward takes ``zero_counts=``.
+COUNTING_KINDS = ("elementwise", "rrelu")
 
 _PUBLIC_NAME = {"forward": "{}", "inplace": "{}_", "backward": "{}_backward"}
 
@@ -111,7 +121,10 @@ def make_functions(spec: Activation) -> dict:
     """{public name: function} for one activation."""
     op = OPS[spec.name] = _dispatch.make_op(spec)
     functions = {}
-    for form, template in _TEMPLATES.items():
+    for form in ("forward", "inplace", "backward"):
+        template = _TEMPLATES[form]
+        if form == "inplace" and spec.kind in COUNTING_KINDS:
+            template = _TEMPLATES["inplace_counting"]
         first = "grad, x" if form == "backward" else "x"
         params, kw, names, defaults = _signature(spec, first, backward=form == "backward")
         source = template.format(name=spec.name, params=params, kw=kw + ", " if kw else "",

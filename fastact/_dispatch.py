@@ -187,7 +187,9 @@ class Op:
             check_out(out, x, where)
         return self._forward(r, x, params, out, backend)
 
-    def forward_(self, x, params, backend):
+    def forward_(self, x, params, backend, zero_counts=None):
+        if zero_counts is not None:
+            return self._forward_counting(x, params, backend, zero_counts)
         if type(x) is _ndarray:
             plan = self._plan_hit(params, x.dtype, "forward", backend)
             if plan is not None:
@@ -200,6 +202,25 @@ class Op:
         r = self.resolve(params, where)
         as_writeable(x, where)
         return self._forward(r, x, params, x, backend)
+
+    def _forward_counting(self, x, params, backend, zero_counts):
+        """The in-place forward that also adds each feature's (last axis's) zero count."""
+        from . import _fused
+        where = self.name + "_"
+        as_writeable(x, where)
+        if x.ndim == 0:
+            if zero_counts.shape not in ((), (1,)):
+                raise ValueError(f"{where}: zero_counts has shape {zero_counts.shape}, expected (1,) "
+                                 "for a 0-d array")
+            self.forward_(x.reshape(1), params, backend, zero_counts.reshape(1))
+            return x
+        if self.spec.kind == "rrelu" and params[2]:       # training: NumPy draws the slopes
+            _fused._check_counts(zero_counts, x.shape[-1], where)
+            self.forward_(x, params, backend)
+            _fused.count_zeros(x, x.ndim - 1, zero_counts)
+            return x
+        named = dict(zip(self.spec.param_names, params))
+        return _fused.forward(x, None, self.name, -1, x, zero_counts, backend, named, where)
 
     def backward(self, grad, saved, params, out, from_output, backend):
         if (type(grad) is _ndarray and type(saved) is _ndarray
