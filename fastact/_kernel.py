@@ -6,6 +6,8 @@ that match, no partial overlap) and falls back to the full public path for anyth
 """
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from . import _config, _dispatch
@@ -63,7 +65,9 @@ def kernel(name, dtype, *, backward=False, from_output=False, backend=None, **pa
         def general(x, out=None):
             return op.forward_(x, values, backend) if out is None else op.forward(x, values, out, backend)
 
-    fast = _fast_path(spec, op, values, dt, backward, from_output, backend, where)
+    fast = _fast_path(spec, op, values, dt, backward, from_output, backend, where, general)
+    if fast is not None and not isinstance(fast, types.FunctionType):
+        return fast                       # a compiled BoundKernel: it names itself
     fn = fast or general
     fn.__doc__ = f"Pre-resolved {name}{' backward' if backward else ''} kernel for {dt} arrays."
     fn.__name__ = f"{name}{'_backward' if backward else ''}_kernel"
@@ -74,8 +78,10 @@ def direction_of(backward, from_output):
     return ("backward_from_output" if from_output else "backward") if backward else "forward"
 
 
-def _fast_path(spec, op, values, dt, backward, from_output, backend, where):
-    """The fast closure for elementwise kernels of float32/float64, or None."""
+def _fast_path(spec, op, values, dt, backward, from_output, backend, where, general):
+    """The fast callable for elementwise kernels of float32/float64, or None: the Cython
+    backend's BoundKernel (the per-call checks in C) where the plan runs Cython kernels, else a
+    Python closure around the plan."""
     if spec.kind not in ("elementwise", "rrelu") or dt not in (_dispatch._F32, _dispatch._F64):
         if spec.kind == "prelu" and backward:
             raise ValueError(f"{where}: prelu's backward returns two arrays; call fastact.prelu_backward")
@@ -89,6 +95,10 @@ def _fast_path(spec, op, values, dt, backward, from_output, backend, where):
     plan = _dispatch.make_plan(resolved, direction_of(backward, from_output), dt, name, where)
     if plan is None:                                # the numpy backend
         return None
+    serial_module, parallel_module = plan[5]
+    if serial_module is parallel_module and hasattr(serial_module, "bound_kernel"):
+        return serial_module.bound_kernel(resolved.family, direction_of(backward, from_output), dt,
+                                          plan[2], plan[3], _config.state, general)
     run = _dispatch._run_plan
     ndarray = np.ndarray
     may_share = np.may_share_memory

@@ -10,7 +10,7 @@ import pytest
 
 import fastact as fa
 from fastact.spec import ACTIVATIONS, SPECS
-from helpers import BACKENDS
+from helpers import BACKENDS, parallel_everywhere
 
 
 def _python(code, **env):
@@ -42,7 +42,8 @@ def test_signatures_read_like_the_design():
     assert str(inspect.signature(fa.leaky_relu)) == "(x, negative_slope=0.01, *, out=None, backend=None)"
     assert str(inspect.signature(fa.elu_backward)) == \
         "(grad, x, alpha=1.0, *, out=None, from_output=False, backend=None)"
-    assert str(inspect.signature(fa.threshold_)) == "(x, threshold, value, *, backend=None)"
+    assert str(inspect.signature(fa.threshold_)) == "(x, threshold, value, *, zero_counts=None, backend=None)"
+    assert str(inspect.signature(fa.softmax_)) == "(x, axis=-1, *, backend=None)"
 
 
 def test_set_get_use_backend():
@@ -145,3 +146,47 @@ def test_kernel_forward_and_backward(backend):
         fa.kernel("gelu", np.float32, backward=True, from_output=True)
     kt = fa.kernel("threshold", np.float64, threshold=0.0, value=-1.0)
     np.testing.assert_array_equal(kt(np.array([-1.0, 1.0])), [-1.0, 1.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_fast_path_only_takes_what_is_safe(backend):
+    """Whatever a pre-resolved kernel's fast path refuses goes through the public path: the same
+    values and the same errors."""
+    k = fa.kernel("elu", np.float32, alpha=0.5, backend=backend)
+    x = np.linspace(-3, 3, 5000, dtype=np.float32)
+    want = fa.elu(x, 0.5, backend="numpy")
+    # partial overlap of input and output
+    buf = np.concatenate([x, np.zeros(7, np.float32)])
+    k(buf[:-7], buf[7:])
+    np.testing.assert_allclose(buf[7:], want, rtol=4e-6, atol=1e-7)
+    # another dtype, a subclass, a read-only array, a list
+    np.testing.assert_allclose(k(x.astype(np.float64)), fa.elu(x.astype(np.float64), 0.5), rtol=1e-6)
+    ro = x.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="elu_: the array is read-only"):
+        k(ro)
+    with pytest.raises(TypeError, match="elu_: the array must be a writeable numpy.ndarray"):
+        k([1.0, 2.0])
+    out = np.empty_like(x)
+    assert k(ro, out) is out
+    np.testing.assert_allclose(out, want, rtol=4e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="elu: out has shape"):
+        k(x, np.empty(3, np.float32))
+    assert k(np.empty(0, np.float32)).size == 0
+    # parallel: above the threshold the kernel splits the work; the answer is the same
+    with parallel_everywhere():
+        xi = x.copy()
+        k(xi)
+        np.testing.assert_allclose(xi, want, rtol=4e-6, atol=1e-7)
+    # backward: out overlapping saved is refused by the fast path and still right
+    kb = fa.kernel("elu", np.float32, backward=True, alpha=0.5, backend=backend)
+    g = np.ones_like(x)
+    want_g = fa.elu_backward(g, x, 0.5, backend="numpy")
+    s = x.copy()
+    assert kb(g.copy(), s, s) is s
+    np.testing.assert_allclose(s, want_g, rtol=4e-6, atol=1e-7)
+    gi = g.copy()
+    assert kb(gi, x) is gi
+    np.testing.assert_allclose(gi, want_g, rtol=4e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="elu_backward: grad has shape"):
+        kb(g, x[:10])

@@ -169,6 +169,7 @@ if _module is not None:
     _ELEMENTWISE = _module.ELEMENTWISE
     _ROWS = _module.ROW_KERNELS
     _FUSED = _module.FUSED
+    _BOUND = _module.BOUND
 
 
 def unavailable_reason() -> str | None:
@@ -220,6 +221,14 @@ def fused_kernel(layout: str, family: str, direction: str, dtype, parallel: bool
             grad, saved, bias, grad, parts, args, nchunks, shift)
     return lambda grad, saved, bias, out, parts, args, nchunks: kernel(
         grad, saved, bias, out, parts, args, nchunks, shift)
+
+
+def bound_kernel(family: str, direction: str, dtype, args: tuple, threshold: int, state, fallback):
+    """A callable doing fastact.kernel's whole fast path in C (`BoundKernel` in _kernels.pyx.tp):
+    serial below `threshold` elements, else ``state.num_threads`` OpenMP threads; calls it
+    cannot take go to ``fallback``."""
+    return _BOUND[(family, direction, _dtype_name(dtype))](tuple(float(a) for a in args), threshold, state,
+                                                          fallback)
 
 
 def prelu_kernel(direction: str, dtype, parallel: bool):
