@@ -15,6 +15,7 @@ written back.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -26,8 +27,26 @@ from ._dispatch import (_COMPUTE, _backend_module, _separate, as_input, as_write
 from .spec import FAMILIES, SPECS
 
 
+_RESOLVED: dict = {}
+
+
 def _op_and_values(act, params, where):
-    """(elementwise Op, parameter tuple, Resolved) for the activation named `act`."""
+    """(elementwise Op, parameter tuple, Resolved) for the activation named `act`, memoised for
+    hashable parameter values (only the checked ones are remembered)."""
+    try:
+        key = (act, tuple(sorted(params.items())), where)
+        hit = _RESOLVED.get(key)
+    except TypeError:                                      # unhashable: a name or value
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    result = _resolve(act, params, where)
+    if key is not None and len(_RESOLVED) < 1024:
+        _RESOLVED[key] = result
+    return result
+
+
+def _resolve(act, params, where):
     from ._api import OPS
     from ._kernel import _bind
     if not isinstance(act, str):
@@ -93,8 +112,8 @@ def _feature_axis(x, axis, where):
 def _layout(shape, ax):
     """("rows", (rows, features)) when the feature axis is last, else ("planes", (outer,
     features, inner))."""
-    outer = int(np.prod(shape[:ax], dtype=np.int64))
-    inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
+    outer = math.prod(shape[:ax])
+    inner = math.prod(shape[ax + 1:])
     if inner == 1:
         return "rows", (outer, shape[ax])
     return "planes", (outer, shape[ax], inner)
@@ -136,18 +155,55 @@ def forward(x, bias, act, axis, out, zero_counts, backend, params, where):
         source = work
     layout, shape = _layout(x.shape, ax)
     nchunks = _chunks(layout, shape, r.family, x.size)
-    parts = np.zeros((nchunks, channels), np.int64)
-    kernel = module.fused_kernel(layout, r.family, "forward", compute, nchunks > 1, shift=b is not None,
-                                 count=zero_counts is not None, inplace=source is work)
+    count = zero_counts is not None
+    count_dtype = _COUNT_DTYPE[compute]
+    parts = np.zeros((nchunks, channels), count_dtype) if count else _dummy_parts(nchunks, count_dtype)
+    kernel = _kernel(module, layout, r.family, "forward", compute, nchunks > 1, b is not None, count,
+                     source is work)
     if nchunks > 1:
         module.set_threads(nchunks)
-    kernel(source.reshape(shape), b if b is not None else _zeros(channels, compute), work.reshape(shape),
-           parts, r.args[compute], nchunks)
+    bias_arg = b if b is not None else _zeros(channels, compute)
+    src, dst = source.reshape(shape), work.reshape(shape)
+    # Partial counts are int32 for float32 data: slabs of < 2**31 elements cannot overflow them.
+    step = shape[0] if not count or x.size < _SLAB else max(1, _SLAB // (x.size // shape[0]))
+    for lo in range(0, shape[0], step):
+        kernel(src[lo:lo + step], bias_arg, dst[lo:lo + step], parts, r.args[compute], nchunks)
+        if count:
+            _add_counts(zero_counts, parts.sum(axis=0, dtype=np.int64))
+            parts[...] = 0
     if work is not out:
         np.copyto(out, work, casting="same_kind")
-    if zero_counts is not None:
-        _add_counts(zero_counts, parts.sum(axis=0))
     return out
+
+
+_KERNELS: dict = {}
+
+
+def _kernel(module, layout, family, direction, dtype, parallel, shift, count, inplace):
+    key = (module.NAME, layout, family, direction, dtype, parallel, shift, count, inplace)
+    kernel = _KERNELS.get(key)
+    if kernel is None:
+        kernel = _KERNELS[key] = module.fused_kernel(layout, family, direction, dtype, parallel, shift=shift,
+                                                     count=count, inplace=inplace)
+    return kernel
+
+
+_DUMMY_PARTS: dict = {}
+
+
+#: The type of the kernels' partial zero counts: as wide as the data, so that the counting loop
+#: vectorizes lane for lane (int64 counts beside float32 data kept Numba's gelu loop scalar).
+_COUNT_DTYPE = {np.dtype(np.float32): np.dtype(np.int32), np.dtype(np.float64): np.dtype(np.int64)}
+#: Elements per kernel call when counting (int32 partial counts).
+_SLAB = 2 ** 31 - 1
+
+
+def _dummy_parts(nchunks, dtype):
+    """`parts` for a forward that counts nothing (the kernels then never touch it)."""
+    parts = _DUMMY_PARTS.get((nchunks, dtype))
+    if parts is None:
+        parts = _DUMMY_PARTS[(nchunks, dtype)] = np.zeros((nchunks, 1), dtype)
+    return parts
 
 
 _ZEROS: dict = {}
@@ -222,8 +278,8 @@ def backward(grad, saved, bias, act, axis, out, from_output, backend, params, wh
     nchunks = _chunks(layout, shape, r.family, grad.size)
     parts = np.zeros((nchunks, channels), np.float64)
     direction = "backward_from_output" if from_output else "backward"
-    kernel = module.fused_kernel(layout, r.family, direction, compute, nchunks > 1, shift=not from_output,
-                                 inplace=work is g)
+    kernel = _kernel(module, layout, r.family, direction, compute, nchunks > 1, not from_output, False,
+                     work is g)
     if nchunks > 1:
         module.set_threads(nchunks)
     kernel(g.reshape(shape), s.reshape(shape), b, work.reshape(shape), parts, r.args[compute], nchunks)

@@ -255,3 +255,19 @@ def test_errors_name_the_function_and_the_problem():
     with pytest.raises(ValueError, match="no samples"):
         fa.activation_stats(np.zeros((0, 3)))
     assert SPECS["relu"].kind == "elementwise"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_counts_in_slabs(backend, monkeypatch):
+    """Counting runs in slabs of < 2**31 elements (int32 partial counts); with a tiny slab the
+    slab loop is exercised and gives the same answer."""
+    from fastact import _fused
+    monkeypatch.setattr(_fused, "_SLAB", 100)
+    for shape, axis in (((33, 40), -1), ((7, 3, 11), 1)):
+        x = sample(shape, np.float32)
+        b = _bias(shape[axis], np.float32)
+        counts = np.zeros(shape[axis], np.int64)
+        y = x.copy()
+        fa.bias_act_(y, b, "relu", axis, zero_counts=counts, backend=backend)
+        np.testing.assert_array_equal(y, fa.bias_act(x, b, "relu", axis, backend="numpy"))
+        np.testing.assert_array_equal(counts, _zero_counts(y, axis))

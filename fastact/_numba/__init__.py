@@ -109,7 +109,8 @@ def fused_kernel(layout: str, family: str, direction: str, dtype, parallel: bool
     "planes" (x3 of (outer, features, inner)), all C-contiguous.
 
     forward: k(x, bias, out, parts, args, nchunks): out = f(x + bias) (x alone without `shift`);
-    with `count`, parts[c, feature] += how many outputs of block c are zero (int64).
+    with `count`, parts[c, feature] += how many outputs of block c are zero (parts: int32 for
+    float32 data, int64 for float64, so the counting vectorizes lane for lane).
     backward / backward_from_output: k(grad, saved, bias, out, parts, args, nchunks): out = grad *
     f'(saved + bias) (saved alone without `shift`), parts[c, feature] += block c's sum of out
     (float64), the bias gradient's partial sums.  With `inplace`, out is ignored and the result
