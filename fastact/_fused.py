@@ -165,10 +165,14 @@ def forward(x, bias, act, axis, out, zero_counts, backend, params, where):
     bias_arg = b if b is not None else _zeros(channels, compute)
     src, dst = source.reshape(shape), work.reshape(shape)
     # Partial counts are int32 for float32 data: slabs of < 2**31 elements cannot overflow them.
-    step = shape[0] if not count or x.size < _SLAB else max(1, _SLAB // (x.size // shape[0]))
-    for lo in range(0, shape[0], step):
-        kernel(src[lo:lo + step], bias_arg, dst[lo:lo + step], parts, r.args[compute], nchunks)
+    if not count or x.size < _SLAB:
+        kernel(src, bias_arg, dst, parts, r.args[compute], nchunks)
         if count:
+            _add_counts(zero_counts, parts.sum(axis=0, dtype=np.int64))
+    else:
+        step = max(1, _SLAB // (x.size // shape[0]))
+        for lo in range(0, shape[0], step):
+            kernel(src[lo:lo + step], bias_arg, dst[lo:lo + step], parts, r.args[compute], nchunks)
             _add_counts(zero_counts, parts.sum(axis=0, dtype=np.int64))
             parts[...] = 0
     if work is not out:
