@@ -331,14 +331,25 @@ def _implementation(entry: Entry, F, choices: dict, key):
     return impl
 
 
+def _memo(key, make):
+    value = _compiled.get(key)
+    if value is None:
+        with _lock:
+            value = _compiled.get(key)
+            if value is None:
+                value = _compiled[key] = make()
+    return value
+
+
 def _row_implementation(entry: Entry, F, key, memo):
     """softmax / log_softmax over the last axis: the Numba backend's row loops, serial."""
     from . import _math_for
     layout, ndim = key
     log = entry.spec.name == "log_softmax"
     template = loops.softmax_forward if entry.form == "inplace" else loops.softmax_backward
-    rows = loops.specialize(template, f"jit_{entry.name}_{F.__name__}", parallel=False,
-                            options=loops.REDUCTION_OPTIONS, cache=False, exp=_math_for(F).exp)
+    rows = _memo(("rows", entry.form, F), lambda: loops.specialize(
+        template, f"jit_{entry.form}_rows_{F.__name__}", parallel=False,
+        options=loops.REDUCTION_OPTIONS, cache=False, exp=_math_for(F).exp))
     names = entry.leading
     # the template's arguments: (x, out, log, nchunks) / (grad, y, out, log, nchunks), out = the first
     call = ", ".join(f"{n}_" for n in names) + f", {names[0]}_, {log}, 1"
