@@ -380,32 +380,33 @@ def test_read_only_arrays_are_rejected():
 
 
 def test_compiled_checks_agree_with_the_spec():
-    """CHECKS / VALIDATE / FROM_OUTPUT restate the spec's Python checks as conditions; they
-    must cover every check the spec uses and agree with it."""
+    """fastact/_embed_checks.py restates the spec's Python checks as conditions (for the jit
+    array kernels and fastact/cy.pxd); they must cover every check the spec uses and agree."""
+    from fastact import _embed_checks as checks
+    env = {"_isfinite": np.isfinite, "_isnan": np.isnan}
     samples = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, np.inf, -np.inf, np.nan, 1e-300]
     for spec in embed.JIT_ACTIVATIONS:
         for p in embed.jit_params(spec):
             if p.kind == "real" and p.check is not None:
-                assert p.check in embed.CHECKS, (spec.name, p.name)
                 for v in samples:
-                    bad = any(eval(cond.format(v="v"), {"_isfinite": np.isfinite, "_isnan": np.isnan, "v": v})
-                              for cond, _ in embed.CHECKS[p.check])
+                    bad = any(eval(cond.format(v="v"), env, {"v": v}) for cond, _ in checks.CHECKS[p.check.__name__])
                     assert bad == (p.check(v) is not None), (spec.name, p.name, v)
-        if spec.validate is not None and spec.kind != "prelu":
-            condition, _ = embed.VALIDATE[spec.name]
-            names = [p.name for p in spec.params]
+        if spec.validate is not None:
+            condition, _ = checks.VALIDATE[spec.name]
             for a in samples[:6]:
                 for b in samples[:6]:
-                    values = dict(zip(names, [p.default for p in spec.params]))
+                    values = {p.name: p.default for p in spec.params}
                     real = [p.name for p in spec.params if p.kind == "real"]
                     values[real[0]], values[real[1]] = a, b
-                    bad = eval(condition, {}, values)
+                    bad = eval(condition, env, values)
                     assert bad == (spec.validate(*values.values()) is not None), (spec.name, a, b)
         if callable(spec.from_output):
-            condition, _ = embed.FROM_OUTPUT[spec.from_output]
+            condition, _ = checks.FROM_OUTPUT[spec.from_output.__name__]
             (name,) = [p.name for p in spec.params]
             for v in samples[:6]:
-                assert eval(condition, {}, {name: v}) == (spec.from_output(v) is not None), (spec.name, v)
+                assert eval(condition, env, {name: v}) == (spec.from_output(v) is not None), (spec.name, v)
+        # and every activation's compiled checks can be generated
+        checks.conditions(spec, embed.jit_params(spec), from_output=True)
 
 
 # --- from plain Python, names, docs, import cost -------------------------------------------------------

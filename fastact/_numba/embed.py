@@ -38,6 +38,7 @@ from numba import types
 from numba.core import errors
 from numba.extending import intrinsic, overload
 
+from .. import _embed_checks as _checks
 from .. import spec as _spec
 from ..spec import REQUIRED, SPECS, Activation, Param, kernel_source
 from . import loops, scalar_function
@@ -130,56 +131,13 @@ def entries() -> list[Entry]:
     return out
 
 
-# --- parameter checks, compiled -------------------------------------------------------------------------
-# The spec's checks are Python functions returning a message; these are their conditions as
-# source (True when the value is bad) with a value that fails each, from which the message is
-# taken: the spec's own words.  tests/test_jit.py checks that they agree with the spec's checks
-# and that every check the spec uses is here.
-
-CHECKS = {
-    _spec._finite: (("not _isfinite({v})", math.inf),),
-    _spec._not_nan: (("_isnan({v})", math.nan),),
-    _spec._nonzero: (("not _isfinite({v})", math.inf), ("{v} == 0.0", 0.0)),
-    _spec._nonnegative: (("not _isfinite({v})", math.inf), ("{v} < 0.0", -1.0)),
-}
-
-#: Activation.validate (cross-parameter checks) as (condition when bad, message).
-VALIDATE = {
-    "hardtanh": ("not (min_val <= max_val)", "min_val must be <= max_val"),
-    "rrelu": ("not (lower <= upper)", "lower must be <= upper"),
-}
-
-#: Activation.from_output when it depends on the parameters: (condition when not allowed, a
-#: parameter value for which it is not), the message being the spec's.
-FROM_OUTPUT = {
-    _spec._leaky_from_output: ("not (negative_slope >= 0.0)", -1.0),
-    _spec._elu_from_output: ("not (alpha >= 0.0)", -1.0),
-}
-
+# --- parameter checks, compiled: fastact/_embed_checks.py ---------------------------------------------
 
 def _validation_lines(entry: Entry) -> list[str]:
-    lines = []
-
-    def fail(condition, message):
-        lines.append(f"    if {condition}:\n        raise ValueError({f'{entry.where}: {message}'!r})")
-
-    for p in entry.params:
-        if p.kind == "real" and p.check is not None:
-            if p.check not in CHECKS:
-                raise NotImplementedError(f"fastact.jit: no compiled form of the check {p.check.__name__} "
-                                          f"of {entry.spec.name}'s {p.name} (add it to CHECKS)")
-            for condition, bad in CHECKS[p.check]:
-                fail(condition.format(v=p.name), f"{p.name} {p.check(bad)}")
-    if entry.spec.validate is not None and entry.spec.kind != "prelu":
-        if entry.spec.name not in VALIDATE:
-            raise NotImplementedError(f"fastact.jit: no compiled form of {entry.spec.name}'s validate")
-        fail(*VALIDATE[entry.spec.name])
-    if entry.form == "backward_from_output_inplace" and callable(entry.spec.from_output):
-        if entry.spec.from_output not in FROM_OUTPUT:
-            raise NotImplementedError(f"fastact.jit: no compiled form of {entry.spec.name}'s from_output")
-        condition, bad = FROM_OUTPUT[entry.spec.from_output]
-        fail(condition, f"the backward from the output {entry.spec.from_output(bad)}")
-    return lines
+    checks = _checks.conditions(entry.spec, entry.params,
+                                from_output=entry.form == "backward_from_output_inplace")
+    return [f"    if {condition}:\n        raise ValueError({f'{entry.where}: {message}'!r})"
+            for condition, message in checks]
 
 
 # --- typing ---------------------------------------------------------------------------------------------
