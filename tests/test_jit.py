@@ -149,6 +149,26 @@ def test_scalar_functions_inline_and_vectorize_in_a_default_njit_loop():
     assert len(re.findall(r"\bvfmadd\w*ps\s+[^\n]*%[yz]mm", asm)) >= 10
 
 
+def test_prefer_vector_width_512_gives_the_callers_loop_zmm():
+    import llvmlite.binding as llvm
+    if not llvm.get_host_cpu_features().get("avx512f", False):
+        pytest.skip("no AVX-512 on this CPU")
+
+    @numba.njit
+    def layer(x):
+        fj.prefer_vector_width_512()
+        for i in range(x.size):
+            x[i] = fj.silu(x[i])
+
+    x = np.linspace(-4, 4, 100).astype(np.float32)
+    expected = fa.silu(x, backend="numba")
+    layer(x)
+    np.testing.assert_array_equal(x, expected)
+    asm = "\n".join(layer.inspect_asm().values())
+    assert len(re.findall(r"\bv\w+ps\s+[^\n]*%zmm", asm)) >= 20
+    assert fj.prefer_vector_width_512() is None          # from Python: nothing to do
+
+
 def test_a_fastmath_caller_keeps_nan_and_inf_semantics():
     @numba.njit(fastmath=True)
     def apply(x, out):
