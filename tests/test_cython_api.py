@@ -110,6 +110,21 @@ def _pyx() -> str:
         "    elif which == 4:",
         "        threshold_inplace(&x[0], x.shape[0], float('nan'), 0.0)",
         "",
+        "from fastact.cy cimport softmax_inplace, log_softmax_inplace, softmax_backward_from_output_inplace, "
+        "log_softmax_backward_from_output_inplace",
+    ]
+    for T in ("float", "double"):
+        lines += [
+            f"def rows_{T}({T}[:, ::1] a, {T}[:, ::1] b, {T}[:, ::1] g, {T}[:, ::1] h, "
+            f"const {T}[:, ::1] y, const {T}[:, ::1] z):",
+            "    with nogil:",
+            "        softmax_inplace(&a[0, 0], a.shape[0], a.shape[1])",
+            "        log_softmax_inplace(&b[0, 0], b.shape[0], b.shape[1])",
+            "        softmax_backward_from_output_inplace(&g[0, 0], &y[0, 0], g.shape[0], g.shape[1])",
+            "        log_softmax_backward_from_output_inplace(&h[0, 0], &z[0, 0], h.shape[0], h.shape[1])",
+            "",
+        ]
+    lines += [
         "from fastact.cy cimport elu, hardtanh, softplus, leaky_relu, rrelu, gelu_tanh",
         "def defaults(double x):",
         "    return (elu(x), hardtanh(x), softplus(x), leaky_relu(x), rrelu(x), gelu_tanh(x))",
@@ -229,6 +244,26 @@ def test_array_kernels_raise_value_errors(user_api, which, message):
     np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float", "double"])
+def test_softmax_rows(user_api, dtype):
+    module, _ = user_api
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((5, 37)) * 4).astype(dtype)
+    x[1, 3] = np.nan
+    x[2, :] = -np.inf
+    x[2, 5] = 1.0
+    y, z = fa.softmax(x), fa.log_softmax(x)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    a, b, gs, hs = x.copy(), x.copy(), g.copy(), g.copy()
+    getattr(module, f"rows_{'float' if dtype == np.float32 else 'double'}")(a, b, gs, hs, y, z)
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(a, y, **tol)
+    np.testing.assert_allclose(b, z, **tol)
+    np.testing.assert_allclose(gs, fa.softmax_backward(g, y, from_output=True), **tol)
+    np.testing.assert_allclose(hs, fa.log_softmax_backward(g, z, from_output=True), **tol)
+    assert np.isnan(a[1]).all() and a[2, 5] == 1.0
+
+
 def test_defaults_are_the_public_ones(user_api):
     module, _ = user_api
     x = -0.75
@@ -250,4 +285,6 @@ def test_the_pxd_names_every_activation():
                 assert spec.name + suffix in defined
     assert {"gelu_tanh", "gelu_tanh_derivative", "gelu_tanh_inplace"} <= defined
     assert "relu_derivative_from_output" in defined and "gelu_derivative_from_output" not in defined
+    assert {"softmax_inplace", "log_softmax_inplace", "softmax_backward_from_output_inplace",
+            "log_softmax_backward_from_output_inplace"} <= defined
     assert "cy.pxd.tp" in text.splitlines()[1]       # says where it comes from
