@@ -100,6 +100,7 @@ def _extension(variant) -> Extension:
 def _generate_sources(variants) -> None:
     generator = runpy.run_path(os.path.join(HERE, CYTHON_DIR, "_generate.py"))
     generator["generate"](variants=[v.name for v in variants])
+    runpy.run_path(os.path.join(HERE, CYTHON_DIR, "_generate_api.py"))["generate"]()   # fastact/cy.pxd
 
 
 def _pxd_newer_than_c(extensions) -> bool:
@@ -287,6 +288,6 @@ setup(
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
     # the .pxd API (and the templates, so an sdist can rebuild); not the generated .pyx/.c, which
     # setuptools would otherwise ship as the extensions' sources
-    package_data={"fastact._cython": ["*.pxd", "*.tp"]},
+    package_data={"fastact._cython": ["*.pxd", "*.tp"], "fastact": ["cy.pxd", "cy.pxd.tp"]},
     exclude_package_data={"fastact._cython": ["_kernels_*.pyx", "_kernels_*.c"]},
 )
