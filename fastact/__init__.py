@@ -21,8 +21,9 @@ from ._fused import ActivationStats, activation_stats, bias_act, bias_act_, bias
 from ._kernel import kernel
 
 def get_include() -> str:
-    """The include directory for Cython code that cimports fastact's nogil kernels
-    (``from fastact._cython.activations cimport gelu_forward``); see ``fastact._cython``."""
+    """The include directory for Cython code that cimports fastact's nogil functions and
+    in-place kernels (``from fastact.cy cimport gelu, gelu_inplace``; see fastact/cy.pxd and the
+    README): pass it as ``include_path`` to ``cythonize``."""
     from ._cython import get_include as cython_include
     return cython_include()
 
