@@ -476,7 +476,7 @@ def _machine_lines(payload) -> list:
         f"SIMD: {' '.join(cpu['simd']) or 'none seen'}"
         + ("; caches: " + ", ".join(f"{k} {v}" for k, v in payload["machine"].get("caches", {}).items())
            if payload["machine"].get("caches") else ""),
-        f"Threads: {', '.join(map(str, payload['threads']))} (fastact.set_num_threads and torch.set_num_threads)",
+        f"Threads: {', '.join(map(str, payload['threads']))} (fastact.set_num_threads, torch.set_num_threads, ONNX Runtime intra_op_num_threads)",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         "Backends: " + "; ".join(backends),
         f"Load average (1, 5, 15 min) at start / end: {_load(load.get('start'))} / {_load(load.get('end'))}",
