@@ -97,3 +97,8 @@ def test_known_defects_are_still_there(sampled, case):
     then remove it from KNOWN_DEFECTS."""
     rows = [r for r in sampled if (r["op"], r["direction"], r["dtype"]) == case]
     assert rows and acc.check_bounds(rows, defects=True), f"{case} is fixed: remove it from KNOWN_DEFECTS"
+
+
+def test_summary_table(sampled):
+    text = acc.summary_markdown(sampled)
+    assert "| gelu |" in text and "float64 backward" in text and "abs " in text

@@ -650,6 +650,33 @@ def _cell(row):
     return text
 
 
+def summary_markdown(rows, backends_shown=("numba", "cython")) -> str:
+    """One row per op: the compiled backends' worst max ULP per dtype and direction; where the
+    ULP is unbounded by nature (a zero crossing, see EXCEPTIONS) the worst absolute error in eps."""
+    shown = [b for b in backends_shown if any(r["backend"] == b for r in rows)] or sorted({r["backend"] for r in rows})
+    index = {}
+    for r in rows:
+        if r["backend"] in shown:
+            index.setdefault((r["op"], r["dtype"], r["direction"]), []).append(r)
+    columns = [(d, dt) for dt in DTYPES for d in DIRECTIONS if any(k[1:] == (dt, d) for k in index)]
+    out = ["| function | " + " | ".join(f"{dt} {d}" for d, dt in columns) + " |", "|---|" + "---:|" * len(columns)]
+    for op in dict.fromkeys(r["op"] for r in rows):
+        cells = []
+        for direction, dtype in columns:
+            these = index.get((op, dtype, direction))
+            if not these:
+                cells.append("")
+                continue
+            max_ulp, _, _ = bound(op, direction, dtype)
+            if max_ulp is None:
+                eps = float(np.finfo(dtype).eps)
+                cells.append(f"abs {max(r['max_abs'] for r in these) / eps:.2g} eps")
+            else:
+                cells.append(_g(max(r["max_ulp"] for r in these), 3))
+        out.append(f"| {op} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def markdown(rows) -> str:
     """Two tables per dtype: max ULP (and where) per backend; max relative and absolute error."""
     out = []
@@ -710,6 +737,7 @@ def main(argv=None) -> int:
     parser.add_argument("--backends", help="comma-separated: numba, cython, numpy (default: all available)")
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--write", metavar="FILE", help="also write the markdown (with command, date, machine) to FILE")
+    parser.add_argument("--json", metavar="FILE", help="with --write: also write the rows as JSON to FILE")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if np.finfo(L).nmant < 60:
@@ -736,7 +764,16 @@ def main(argv=None) -> int:
         failures = check_bounds(rows)
         defects = check_bounds(rows, defects=True)
         with open(args.write, "w", encoding="utf-8") as f:
-            f.write("\n".join(header) + "\n" + preamble(failures, defects) + "\n" + table + "\n")
+            f.write("\n".join(header) + "\n## Summary\n\nMax error in ULP of the compiled backends "
+                    f"({', '.join(b for b in backends() if b != 'numpy')}; the worst of them) per function, dtype "
+                    "and direction (\"abs ... eps\": where the ULP error is unbounded by nature, the max absolute "
+                    "error where abs(reference) <= 1, in units of the dtype's epsilon). Every backend's full figures, "
+                    "and where they occur, are in the tables below.\n\n" + summary_markdown(rows) + "\n\n"
+                    + preamble(failures, defects) + "\n" + table + "\n")
+        if args.json:
+            import json
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(rows, f, indent=0)
     return 0
 
 
