@@ -203,6 +203,9 @@ def headline(summary: list) -> list:
         floor = _geomean([s["floor_fraction"] for s in rows])
         if floor:
             text += f", {floor:.0%} of the memory floor"
+            if direction == "inplace":          # issue 4: every forward in place within 1.5x of the floor
+                near = [s for s in rows if s.get("floor_ratio") and s["floor_ratio"] <= 1.5]
+                text += f" (within 1.5x of it on {len(near)} of {len(rows)})"
         lines.append(text + f" (geometric means over {len(rows)} functions)")
     return lines
 
