@@ -1,7 +1,7 @@
 """Write a benchmark run into docs/benchmarks.md: the section between the results markers.
 
     python -m fastact bench --sizes 1e6,1e7 --dtypes float32,float64 --threads 2 --output out/
-    python benchmarks/results_section.py out/ [--floor floor.md] [--note "text"]
+    python benchmarks/results_section.py out/ [--floor floor.md] [--note "text"] [--extra out-1thread/]
 
 Reads ``out/results.json``; writes machine, command, load, the headline (geometric means), the
 functions behind the faster of PyTorch and ONNX Runtime, one ratio table per size and dtype
@@ -27,7 +27,25 @@ START = "<!-- results:start (generated from the run's results.json by benchmarks
 END = "<!-- results:end -->"
 
 
-def section(payload, floor_table=None, note=None, image=None) -> str:
+def extra_section(payload) -> str:
+    """Ratio tables of a second run (another thread count, say), with its command and load."""
+    summary = payload["summary"]
+    load = payload["machine"]["loadavg"]
+    out = []
+    for size in sorted(report.headline_sizes(summary), reverse=True):
+        for dtype in dict.fromkeys(s["dtype"] for s in summary):
+            for t in sorted({s["threads"] for s in summary}):
+                out += [f"### Every function at {impl.size_label(size)} {dtype}, {t} thread{'s' if t > 1 else ''} "
+                        "(a second run)", "",
+                        f"`{payload['command']}`, {payload['created']}, load average at start / end "
+                        f"{report._load(load.get('start'))} / {report._load(load.get('end'))}.", "",
+                        "\n".join(f"- {line}" for line in report.headline(summary)
+                                  if f"{impl.size_label(size)}, {t} thread" in line and dtype in line), "",
+                        report.ratio_table(summary, size, dtype, t), ""]
+    return "\n".join(out)
+
+
+def section(payload, floor_table=None, note=None, image=None, extra=None) -> str:
     summary = payload["summary"]
     out = ["## Results on this machine", ""]
     out += [f"- {line}" for line in report._machine_lines(payload)]
@@ -53,6 +71,8 @@ def section(payload, floor_table=None, note=None, image=None) -> str:
                         "The best fastact backend: its time per call, its speed over NumPy, PyTorch, ONNX Runtime and "
                         "the faster of those two, and the floor's time as a fraction of its time (100% = memory speed).",
                         "", report.ratio_table(summary, size, dtype, t), ""]
+    if extra:
+        out += [extra_section(extra)]
     if floor_table:
         out += ["### The floor's evidence (`benchmarks/measure_floor.py`)", "", floor_table.strip(), ""]
     notes = payload["notes"]
@@ -78,6 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("run", help="the --output directory of python -m fastact bench")
     parser.add_argument("--floor", help="a file with the markdown table printed by benchmarks/measure_floor.py")
     parser.add_argument("--note", help="a paragraph to add under the machine description")
+    parser.add_argument("--extra", metavar="DIR", help="a second run (e.g. one thread) whose ratio tables follow")
     parser.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     args = parser.parse_args(argv)
     with open(os.path.join(args.run, "results.json"), encoding="utf-8") as f:
@@ -92,7 +113,11 @@ def main(argv=None) -> int:
     text = open(args.docs, encoding="utf-8").read()
     begin = text.index("<!-- results:start")
     end = text.index(END)
-    text = text[:begin] + START + "\n" + section(payload, floor_table, args.note, image) + "\n" + text[end:]
+    extra = None
+    if args.extra:
+        with open(os.path.join(args.extra, "results.json"), encoding="utf-8") as f:
+            extra = json.load(f)
+    text = text[:begin] + START + "\n" + section(payload, floor_table, args.note, image, extra) + "\n" + text[end:]
     with open(args.docs, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote the results of {args.run} into {args.docs}")
