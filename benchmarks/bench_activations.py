@@ -1,5 +1,7 @@
 """Every activation forward (into a preallocated out), in place and backward, for every
-implementation (NumPy baseline, each available fastact backend, auto, PyTorch, the memory floor),
+implementation (NumPy baseline, each available fastact backend, auto, PyTorch, ONNX Runtime
+(forward only; skipped with the reason where it has no matching operator or fails the numerics
+check, absent when onnxruntime is not installed), the memory floor),
 size and dtype, from the one COMPARISONS map of `fastact.bench.implementations` (built from the
 spec: a new activation is benchmarked without touching this file).
 
@@ -57,7 +59,7 @@ def bench_activation(benchmark, request, size, dtype, function, implementation):
     bound = workload.bind(op)
     try:
         fn = COMPARISONS[function][implementation].make(bound)
-    except LookupError as exc:                 # an op PyTorch does not have
+    except LookupError as exc:                 # an op PyTorch or ONNX Runtime does not have
         pytest.skip(str(exc))
     benchmark.group = f"{function}|{dtype}|{impl.size_label(size)}"
     benchmark.extra_info.update({

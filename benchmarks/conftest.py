@@ -1,7 +1,7 @@
 """Configuration of the pytest-benchmark suite.
 
-* ``--fastact-threads N``: the one thread count of every fastact backend, of PyTorch and of the
-  floor pass (default: ``fastact.get_num_threads()``, i.e. FASTACT_NUM_THREADS or the usable cores).
+* ``--fastact-threads N``: the one thread count of every fastact backend, of PyTorch, of ONNX
+  Runtime (intra_op_num_threads) and of the floor pass (default: ``fastact.get_num_threads()``, i.e. FASTACT_NUM_THREADS or the usable cores).
   It is set before any backend loads (Numba sizes its pool when it loads) and recorded in the
   JSON's machine_info under "fastact".
 * ``--run-slow``: also run the sizes above 10^7 (marked ``slow``).
@@ -58,6 +58,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     if implementations.torch_available():
         import torch
         info["torch_threads"] = torch.get_num_threads()
+    if implementations.ort_available():
+        info["ort_intra_op_num_threads"] = fastact.get_num_threads()
     try:
         info["loadavg"] = list(os.getloadavg())
     except OSError:

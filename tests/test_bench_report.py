@@ -161,7 +161,9 @@ def test_comparisons_enumerate_the_spec():
         for direction in impl.DIRECTIONS:
             function = activation + impl.SUFFIX[direction]
             assert function in comparisons
-            assert set(comparisons[function]) == set(names)
+            # ONNX Runtime has forward operators only
+            expected = set(names) - ({"ort"} if direction not in impl.ORT_DIRECTIONS else set())
+            assert set(comparisons[function]) == expected
     # an example that selects another kernel family is its own op
     assert "gelu[approximate=tanh]" in [op.label for op in impl.ops()]
 
@@ -195,6 +197,8 @@ def test_every_implementation_computes_the_same_thing():
             compared[name] += 1
     if impl.torch_available():        # PyTorch has (or composes) every function
         assert compared["torch"] == len(impl.ops()) * 3
+    if impl.ort_available():          # ONNX Runtime: forward, the ops it has in float64
+        assert compared["ort"] >= 8
 
 
 def test_timer_calibrates_and_resets():
@@ -226,3 +230,110 @@ def test_benchmark_suite_is_separate_from_the_tests():
     assert listing.returncode == 0, listing.stdout + listing.stderr
     assert "bench_activation[relu_backward-float32-1e3-numpy]" in listing.stdout
     assert "bench_activation[relu_backward-float64-1e3-floor]" in listing.stdout
+
+
+# --- ONNX Runtime (optional: CI installs .[test] only) ---------------------------------------------
+
+def _hide_onnxruntime(monkeypatch):
+    """Make `import onnxruntime` fail and find_spec return None, as on a machine without it."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+
+
+def test_without_onnxruntime_the_report_runs_without_it(tmp_path, monkeypatch, capsys):
+    _hide_onnxruntime(monkeypatch)
+    assert not impl.ort_available()
+    assert "ort" not in impl.implementation_names()
+    assert all("ort" not in row for row in impl.comparisons(impl.select_ops(["relu"]), threads=1).values())
+    assert main(["bench", "--ops", "relu", "--directions", "forward", "--threads", "1", "--no-plots",
+                 *TINY, "--output", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert "ort" not in data["options"]["implementations"]
+    assert all(r["speed_vs_ort"] is None for r in data["results"])
+    assert all(s["rival"] in (None, "torch") for s in data["summary"])
+    with pytest.raises(SystemExit):
+        main(["bench", "--backends", "ort", "--no-progress"])
+    assert 'pip install "fastact[bench]"' in capsys.readouterr().err
+
+
+needs_ort = pytest.mark.skipif(not impl.ort_available(), reason="onnxruntime/onnx not installed (pip install .[bench])")
+
+
+@needs_ort
+def test_ort_runs_forward_only_and_says_why_not(tmp_path):
+    assert main(["bench", "--ops", "relu,threshold,prelu,softmax", "--backends", "auto,ort", "--threads", "1",
+                 "--no-plots", *TINY, "--output", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    timed = {(r["function"], r["size"]) for r in data["results"] if r["implementation"] == "ort"}
+    assert {f for f, _ in timed} == {"relu", "prelu", "softmax"}          # forward only; no threshold
+    assert "io_binding" in data["notes"]["relu"]["ort"]
+    assert "intra_op_num_threads=1" in data["notes"]["relu"]["ort"]
+    why = [e["error"] for e in data["errors"] if e["implementation"] == "ort" and e["function"] == "threshold"]
+    assert why and "ThresholdedRelu" in why[0]
+    for row in data["summary"]:
+        if row["function"] == "relu":
+            assert row["speed_vs_ort"] and row["rival"] in ("ort", "torch")
+            assert row["speed_vs_rival"] == pytest.approx(row["rival_s"] / row["best_s"])
+    markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "How ONNX Runtime was called" in markdown and "x faster of PyTorch/ORT" in markdown
+    assert "ONNX Runtime" in "\n".join(report.headline(data["summary"])) or not any(
+        s["size"] >= report.HEADLINE_FROM for s in data["summary"])
+
+
+@needs_ort
+def test_ort_numerics_check_rejects_another_definition(monkeypatch):
+    from fastact.bench import ort
+    relu = impl.select_ops(["relu"])[0]
+    ort.check(relu, np.float32)                         # Relu is relu
+    monkeypatch.setitem(ort.ORT_OPS, "relu", ("Sigmoid", 13, {}))
+    monkeypatch.setattr(ort, "_CHECKED", {})
+    with pytest.raises(ort.Unsupported, match="disagrees with the reference"):
+        ort.check(relu, np.float32)
+    with pytest.raises(LookupError):                    # what the runner and the suite skip on
+        impl.comparisons([relu], ["forward"], ["ort"], threads=1)["relu"]["ort"].make(
+            impl.Workload(64, np.float32).bind(relu))
+
+
+@needs_ort
+def test_ort_writes_into_the_bound_output():
+    from fastact.bench import ort
+    op = impl.select_ops(["hardsigmoid"])[0]
+    x = np.linspace(-5, 5, 1001).astype(np.float32)
+    out = np.zeros_like(x)
+    call = ort.ort_op(op, np.float32, 1, x.shape).bind(x, out)
+    assert call() is out
+    np.testing.assert_allclose(out, np.clip(x / 6 + 0.5, 0, 1), rtol=1e-6, atol=1e-7)
+
+
+# --- the memory floor -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_floor_passes_compute_what_they_say(dtype):
+    """The streaming (non-temporal store) passes: scalar head to 64-byte alignment, vector body split
+    over the threads, scalar tail; every length and misalignment gives the plain loop's result."""
+    from fastact.bench import floor
+    rng = np.random.default_rng(1)
+    for n in (0, 1, 7, 16, 17, 100, 1000, 4099):
+        for offset in (0, 1, 3):
+            x = rng.standard_normal(n + offset).astype(dtype)[offset:]
+            g = rng.standard_normal(n + offset).astype(dtype)[offset:]
+            for suffix in ("", "_parallel"):
+                out = np.zeros(n + offset, dtype)[offset:]
+                getattr(floor, "stream_copy" + suffix)(x, out)
+                np.testing.assert_array_equal(out, x)
+                getattr(floor, "stream_multiply" + suffix)(g, x, out)
+                np.testing.assert_array_equal(out, g * x)
+                y = x.copy()
+                getattr(floor, "stream_negate" + suffix)(y)
+                np.testing.assert_array_equal(y, -x)
+
+
+def test_floor_is_the_fastest_candidate_and_says_which():
+    workload = impl.Workload(1 << 12, np.float32)
+    bound = workload.bind(impl.select_ops(["relu"])[0])
+    for direction in impl.DIRECTIONS:
+        fn = impl.comparisons(impl.select_ops(["relu"]), [direction], ["floor"], threads=1)
+        chosen = list(fn.values())[0]["floor"].make(bound)
+        assert "NumPy" in chosen.note or "Numba loop" in chosen.note
+        workload.reset()
+        chosen()

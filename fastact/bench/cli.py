@@ -1,9 +1,10 @@
 """``python -m fastact bench`` (also ``fastact-bench``): the benchmark report.
 
 Times every activation forward (into a preallocated array), in place and backward, for the
-NumPy baseline, every available fastact backend, the dispatcher's choice ("auto"), PyTorch when
-it is installed, and a plain memory pass (the floor); prints time per call and speed over NumPy
-and PyTorch; writes results.json, results.md, results.txt and PNG plots into --output.
+NumPy baseline, every available fastact backend, the dispatcher's choice ("auto"), PyTorch and
+ONNX Runtime (forward only) when they are installed, and the fastest plain memory pass (the
+floor); prints time per call and speed over NumPy, PyTorch, ONNX Runtime and the faster of those
+two; writes results.json, results.md, results.txt and PNG plots into --output.
 """
 from __future__ import annotations
 
@@ -32,10 +33,12 @@ examples:
   python -m fastact bench --ops relu,gelu --sizes 1e5,1e7 --dtypes float32
   python -m fastact bench --threads 1,2 --output results/   # also reports parallel efficiency
   fastact-bench --backends numba,torch --directions backward
+  python -m fastact bench --sizes 1e6,1e7 --dtypes float32,float64 --threads 2   # issue 4's targets (with torch, onnxruntime)
 
-Speed is the NumPy baseline's time divided by an implementation's time. The floor is a plain
-NumPy memory pass with the same traffic (copy for forward, read+write for in place, two reads
-and a write for backward): the speed limit of a memory-bound function.
+Speed is the NumPy baseline's time divided by an implementation's time; "x rival" is the faster
+of PyTorch and ONNX Runtime divided by fastact's time. The floor is the fastest plain memory pass
+with the same traffic (copy for forward, read+write for in place, two reads and a write for
+backward): the speed limit of a memory-bound function.
 The pytest-benchmark suite (finer control, --benchmark-compare): pytest benchmarks --benchmark-only
 """
 
@@ -81,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="forward, inplace, backward (default: all three)")
     choices.add_argument("--backends", action="append", metavar="NAMES",
                          help="implementations to compare with the NumPy baseline and the memory floor "
-                              "(always measured): fastact backends (numba, cython), auto, torch "
+                              "(always measured): fastact backends (numba, cython), auto, torch, ort "
                               "(default: every one available here)")
     choices.add_argument("--threads", action="append", metavar="COUNTS",
                          help="thread counts, e.g. 1,2: each is measured and, with more than one, the parallel "
@@ -129,7 +132,7 @@ def _resolve(args, parser):
     # Numba sizes its thread pool when it loads: let it hold the largest count asked for.
     fastact.set_num_threads(max(threads))
 
-    valid = list(_backends.KERNEL_BACKENDS) + ["auto", "torch"]
+    valid = list(_backends.KERNEL_BACKENDS) + ["auto", "torch", "ort"]
     requested = _split(args.backends)
     unknown = [b for b in requested if b not in valid + ["numpy", "floor"]]
     if unknown:
@@ -140,6 +143,9 @@ def _resolve(args, parser):
             error(f"the {b} backend is not available here: {_backends.why_unavailable(b)}")
         if b == "torch" and not impl.torch_available():
             error("torch is not installed (pip install torch), so it cannot be compared")
+        if b == "ort" and not impl.ort_available():
+            from .ort import MISSING
+            error(f"ort: {MISSING}")
     everything = impl.implementation_names()
     if requested:
         names = [n for n in everything if n in requested or n in ("numpy", "floor")]
@@ -180,6 +186,8 @@ def run(args, parser, argv=None, prog="python -m fastact bench") -> int:
         t0 = time.perf_counter()
         importlib.import_module("torch")        # its import time kept out of the first timing
         print(f"(PyTorch imported in {time.perf_counter() - t0:.1f} s)", file=err)
+    if "ort" in options.implementations:
+        importlib.import_module("onnxruntime")
     progress = Progress(steps, stream=err, enabled=not args.no_progress)
     started = time.perf_counter()
     try:

@@ -13,7 +13,8 @@ Vocabulary:
   (dL/dx from the forward input, into a preallocated ``out``);
 * an **implementation** computes a function: ``numpy`` (the baseline, `fastact.reference`),
   every available fastact kernel backend (``numba``, ``cython``), ``auto`` (the dispatcher's
-  choice), ``torch`` (when PyTorch is installed) and ``floor`` (a plain memory pass with the
+  choice), ``torch`` (when PyTorch is installed), ``ort`` (ONNX Runtime, when ``onnxruntime``
+  and ``onnx`` are installed; forward only) and ``floor`` (the fastest plain memory pass with the
   same traffic, the speed limit of a memory-bound op).
 
 ``comparisons(...)[function][implementation]`` is an `Implementation`; ``make(bound)`` returns a
@@ -40,12 +41,17 @@ How each implementation is called (also in ``Implementation.note``):
   saved them. Ops with no backward operator (relu, prelu, softsign, tanhshrink) go through
   ``torch.autograd.grad`` on a graph built once (``retain_graph=True``), which allocates.
   Tensors share memory with the NumPy arrays (``torch.from_numpy``).
-* floor: the plainest pass with each direction's memory traffic (`fastact.bench.floor`): forward
-  reads x and writes out, in place reads and writes x, backward reads grad and x and writes out; the
-  faster of a NumPy ufunc (``np.copyto(out, x)``, ``np.negative(x, out=x)``,
-  ``np.multiply(grad, x, out=out)``; one thread) and a Numba loop (``out[i] = x[i]`` ...; ``prange``
-  on the thread count from `FLOOR_SPLIT` elements), picked by a short measurement. Each record's
-  ``call`` says which. ``np.copyto(x, x)`` is no floor: NumPy skips a copy onto itself.
+* ort: a one-node ONNX model run with io_binding into the preallocated ``out``, the same thread
+  count (`fastact.bench.ort`); forward only (no backward operators; inputs are read-only), and
+  only ops whose ONNX operator has PyTorch's definition and whose values pass a numerics check
+  against the reference (others raise `ort.Unsupported`, a LookupError, with the reason).
+* floor: the fastest plain pass with each direction's memory traffic (`fastact.bench.floor`):
+  forward reads x and writes out, in place reads and writes x, backward reads grad and x and
+  writes out; the fastest of a NumPy ufunc (``np.copyto(out, x)``, ``np.negative(x, out=x)``,
+  ``np.multiply(grad, x, out=out)``; one thread), a Numba loop (``out[i] = x[i]`` ...; ``prange``
+  on the thread count from `FLOOR_SPLIT` elements) and the same loop with streaming
+  (non-temporal) stores, which skip the write-allocate read, picked by a short measurement. Each
+  record's ``call`` says which. ``np.copyto(x, x)`` is no floor: NumPy skips a copy onto itself.
 """
 from __future__ import annotations
 
@@ -64,7 +70,7 @@ from fastact.spec import FAMILIES, REQUIRED, SPECS, Activation
 __all__ = [
     "DIRECTIONS", "SUFFIX", "SIZES", "SLOW_SIZES", "DTYPES", "FLOOR_SPLIT", "Op", "Bound", "Workload",
     "Implementation", "ops", "select_ops", "function_name", "fastact_backends", "torch_available",
-    "implementation_names", "comparisons", "shape_for", "size_label",
+    "implementation_names", "comparisons", "shape_for", "size_label", "ort_available", "COMPETITORS",
 ]
 
 DIRECTIONS = ("forward", "inplace", "backward")
@@ -83,6 +89,10 @@ SOFTMAX_ROW = 1000
 TORCH_ALIASES = {"logsigmoid": "log_sigmoid"}
 #: Spec parameter name -> PyTorch argument name.
 TORCH_PARAM_NAMES = {"axis": "dim"}
+#: The other libraries fastact is compared with ("x rival" = the faster of them per function).
+COMPETITORS = ("torch", "ort")
+#: Directions ONNX Runtime is timed in (it has no backward and no in-place operators).
+ORT_DIRECTIONS = ("forward",)
 
 
 # --- ops and functions -----------------------------------------------------------------------------
@@ -254,7 +264,7 @@ class Implementation:
     """How one implementation computes one function: ``make(bound)`` -> a zero-argument callable."""
 
     name: str
-    kind: str                       # "baseline", "fastact", "torch" or "floor"
+    kind: str                       # "baseline", "fastact", "torch", "ort" or "floor"
     make: Callable[[Bound], Callable[[], object]] = field(repr=False)
     note: str = ""
 
@@ -268,11 +278,19 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def implementation_names(torch: bool | None = None) -> tuple[str, ...]:
+def ort_available() -> bool:
+    from . import ort
+    return ort.available()
+
+
+def implementation_names(torch: bool | None = None, ort: bool | None = None) -> tuple[str, ...]:
     """The implementations compared here, in table order."""
     if torch is None:
         torch = torch_available()
-    return ("numpy",) + fastact_backends() + ("auto",) + (("torch",) if torch else ()) + ("floor",)
+    if ort is None:
+        ort = ort_available()
+    return (("numpy",) + fastact_backends() + ("auto",) + (("torch",) if torch else ())
+            + (("ort",) if ort else ()) + ("floor",))
 
 
 def _keywords(function, params: dict) -> dict:
@@ -351,14 +369,13 @@ def _floor(direction: str, threads: int) -> Implementation:
         arrays = tuple(a.reshape(-1) for a in arrays_of(b))
         size = arrays[0].size
         parallel = threads > 1 and size >= FLOOR_SPLIT
-        kernel = getattr(floor, numba_name + ("_parallel" if parallel else ""))
-        if parallel:
-            kernel = floor.with_threads(kernel, threads)
-        candidates = {
-            f"{_NUMPY_PASS[direction]} ({what}; NumPy, one thread)": functools.partial(numpy_pass, *arrays),
-            f"Numba loop {_NUMBA_PASS[direction]} ({what}; "
-            + (f"prange on {threads} threads)" if parallel else "one thread)"): functools.partial(kernel, *arrays),
-        }
+        where = f"prange on {threads} threads" if parallel else "one thread"
+        candidates = {f"{_NUMPY_PASS[direction]} ({what}; NumPy, one thread)": functools.partial(numpy_pass, *arrays)}
+        for prefix, label in (("", "Numba loop"), ("stream_", "Numba loop with streaming stores")):
+            kernel = getattr(floor, prefix + numba_name + ("_parallel" if parallel else ""))
+            if parallel:
+                kernel = floor.with_threads(kernel, threads)
+            candidates[f"{label} {_NUMBA_PASS[direction]} ({what}; {where})"] = functools.partial(kernel, *arrays)
         reset = None
         if direction == "inplace":
             reset = functools.partial(np.copyto, arrays[0], arrays[0].copy())
@@ -368,7 +385,8 @@ def _floor(direction: str, threads: int) -> Implementation:
         if reset is not None:
             reset()
         return chosen
-    note = (f"the faster of {_NUMPY_PASS[direction]} and a Numba loop {_NUMBA_PASS[direction]} ({what})"
+    note = (f"the fastest of {_NUMPY_PASS[direction]} and Numba loops {_NUMBA_PASS[direction]} with ordinary and "
+            f"with streaming (non-temporal) stores ({what})"
             + (f", parallel on {threads} threads from {FLOOR_SPLIT:,} elements" if threads > 1 else ""))
     return Implementation("floor", "floor", make, note)
 
@@ -598,13 +616,27 @@ def torch_note(op: Op, direction: str, bound: Bound) -> str:
     return found[1] if found else "no PyTorch operator"
 
 
+# --- ONNX Runtime ---------------------------------------------------------------------------------
+
+def _ort(op: Op, threads: int) -> Implementation:
+    def make(b):
+        from . import ort
+        ort.check(op, b.workload.dtype)           # Unsupported (a LookupError) says why not
+        runner = ort.ort_op(op, b.workload.dtype, threads, b.shape, b.params)
+        fn = runner.bind(b.x, b.out, b.params.get("weight"))
+        fn.note = runner.describe()
+        return fn
+    return Implementation("ort", "ort", make, "a one-node ONNX model, io_binding into out")
+
+
 # --- the map --------------------------------------------------------------------------------------
 
 def comparisons(op_list=None, directions=DIRECTIONS, implementations=None, threads: int | None = None):
     """``{function: {implementation: Implementation}}`` for the ops (default: all) and directions.
 
     implementations: names among `implementation_names()` (default: all of them); the floor pass
-    is split over `threads` (default: fastact's thread count)."""
+    and ONNX Runtime run on `threads` (default: fastact's thread count). ONNX Runtime appears in
+    the forward direction only (`ORT_DIRECTIONS`)."""
     names = implementation_names() if implementations is None else tuple(implementations)
     threads = fastact.get_num_threads() if threads is None else threads
     result = {}
@@ -616,6 +648,9 @@ def comparisons(op_list=None, directions=DIRECTIONS, implementations=None, threa
                     row[name] = _numpy(op, direction)
                 elif name == "torch":
                     row[name] = _torch(op, direction)
+                elif name == "ort":
+                    if direction in ORT_DIRECTIONS:
+                        row[name] = _ort(op, threads)
                 elif name == "floor":
                     row[name] = _floor(direction, threads)
                 else:

@@ -4,7 +4,7 @@
   one line per implementation (the floor dashed).
 * ``speedup_<dtype>_<T>t.png``: at the largest size, speed over the NumPy baseline per function,
   one bar per implementation growing from 1 (NumPy), the floor as a black mark, one panel per
-  direction (log scale); ``speedup_summary_<dtype>_<T>t.png``: the same with auto and PyTorch only,
+  direction (log scale); ``speedup_summary_<dtype>_<T>t.png``: the same with auto, PyTorch and ONNX Runtime only,
   small.
 
 Figures are drawn with matplotlib's object API on an Agg canvas: no pyplot, no global state.
@@ -23,7 +23,7 @@ MISSING = ('matplotlib is not installed; install it for PNG plots: pip install "
            "(or pip install matplotlib)")
 
 COLORS = {"numpy": "#7f7f7f", "numba": "#1f77b4", "cython": "#2ca02c", "auto": "#9467bd",
-          "torch": "#d62728", "floor": "#000000"}
+          "torch": "#d62728", "ort": "#ff7f0e", "floor": "#000000"}
 _TITLES = {"forward": "forward (into out)", "inplace": "in place", "backward": "backward (into out)"}
 
 
@@ -142,7 +142,7 @@ def write_plots(payload, directory) -> list:
             name = f"speedup_{dtype}_{threads}t.png"
             fig.savefig(os.path.join(directory, name))
             files.append(name)
-        fig = speedup_figure(payload, dtype, threads, implementations=["auto", "torch"], width=11, height=2.0)
+        fig = speedup_figure(payload, dtype, threads, implementations=["auto", "torch", "ort"], width=11, height=2.0)
         if fig is not None:
             name = f"speedup_summary_{dtype}_{threads}t.png"
             fig.savefig(os.path.join(directory, name), dpi=90)

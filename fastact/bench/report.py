@@ -2,11 +2,15 @@
 
 Speed is the NumPy baseline's time divided by the implementation's time (bottleneck's
 convention: 10x means ten times faster than NumPy). "x torch" is PyTorch's time divided by the
-best fastact backend's time. "floor" is the time of a plain memory pass with the same traffic
-(see `fastact.bench.implementations`) divided by the best fastact backend's time: 100% means the
-function runs at memory speed; compute-bound functions sit lower.
+best fastact backend's time, "x ort" ONNX Runtime's, and "x rival" the faster of the two
+competitors' (PyTorch and ONNX Runtime, where each has the function: ONNX Runtime forward only)
+divided by the best fastact time -- issue 4's target is x rival >= 1 for every function and a
+geometric mean >= 2. "floor" is the time of the fastest plain memory pass with the same traffic
+(`fastact.bench.floor`) divided by the best fastact backend's time: 100% means the function runs
+at memory speed; compute-bound functions sit lower.
 
-JSON schema (``results.json``, ``"schema": "fastact-bench/1"``)::
+JSON schema (``results.json``, ``"schema": "fastact-bench/1"``; fields marked [1.1] were added
+later, without changing the others: a reader of the first layout reads these files unchanged)::
 
     schema          "fastact-bench/1"
     created         ISO 8601 UTC time the run finished
@@ -14,7 +18,8 @@ JSON schema (``results.json``, ``"schema": "fastact-bench/1"``)::
     duration_s      wall time of the run
     machine         {platform, cpu: {model, machine, simd: [features]}, caches: {L1d, L2, L3: size},
                      usable_cores, loadavg: {start, end}}            (1/5/15-minute load averages: a noisy neighbour shows here)
-    versions        {fastact, python, numpy, numba, torch, matplotlib}   (null when not installed)
+    versions        {fastact, python, numpy, numba, torch, matplotlib, onnxruntime [1.1], onnx [1.1]}
+                                                                     (null when not installed)
     threads         [thread counts measured]
     fastact_config  fastact.config(): backends available (and why not) with their compiled
                     variants, the auto choice, parallel thresholds, CPU features
@@ -26,14 +31,17 @@ JSON schema (``results.json``, ``"schema": "fastact-bench/1"``)::
     errors          [{function, implementation, dtype, size, threads, error}]  implementations that could not run
     results         one record per function x dtype x size x threads x implementation:
                     {function, op, activation, direction, params, dtype, size, shape, threads,
-                     implementation, kind ("baseline", "fastact", "torch", "floor"), call (how it was called),
-                     median_s, min_s, iqr_s (seconds per call), number (calls per timed batch),
-                     repeats (batches), first_call_s, elements_per_s,
-                     speed_vs_numpy, speed_vs_torch, floor_fraction}       (null where undefined)
+                     implementation, kind ("baseline", "fastact", "torch", "ort" [1.1], "floor"),
+                     call (how it was called), median_s, min_s, iqr_s (seconds per call),
+                     number (calls per timed batch), repeats (batches), first_call_s, elements_per_s,
+                     speed_vs_numpy, speed_vs_torch, speed_vs_ort [1.1], floor_fraction}
+                                                                     (null where undefined)
     summary         one record per function x dtype x size x threads:
                     {function, op, direction, dtype, size, threads, times_s: {implementation: median_s},
                      best (fastest fastact implementation), best_s, speed_vs_numpy, speed_vs_torch,
-                     floor_fraction}
+                     speed_vs_ort [1.1], rival [1.1] (the faster of "torch" and "ort" measured, or null),
+                     rival_s [1.1], speed_vs_rival [1.1] (rival_s / best_s),
+                     floor_fraction (floor time / best_s), floor_ratio [1.1] (best_s / floor time)}
     parallel        (with several thread counts) one record per function x dtype x size x
                     implementation x thread count above the smallest:
                     {function, dtype, size, implementation, base_threads, threads, base_s, time_s,
@@ -57,7 +65,7 @@ from . import implementations as impl
 
 __all__ = ["SCHEMA", "TOP_LEVEL_FIELDS", "RECORD_FIELDS", "SUMMARY_FIELDS", "PARALLEL_FIELDS",
            "build_payload", "summarize", "parallel_efficiency", "format_table", "format_parallel", "compact_table",
-           "headline", "to_markdown", "write_outputs", "format_time"]
+           "headline", "headline_sizes", "behind_rivals", "to_markdown", "write_outputs", "format_time"]
 
 SCHEMA = "fastact-bench/1"
 TOP_LEVEL_FIELDS = ("schema", "created", "command", "duration_s", "machine", "versions", "threads",
@@ -66,9 +74,10 @@ TOP_LEVEL_FIELDS = ("schema", "created", "command", "duration_s", "machine", "ve
 RECORD_FIELDS = ("function", "op", "activation", "direction", "params", "dtype", "size", "shape",
                  "threads", "implementation", "kind", "call", "median_s", "min_s", "iqr_s", "number",
                  "repeats", "first_call_s", "elements_per_s", "speed_vs_numpy", "speed_vs_torch",
-                 "floor_fraction")
+                 "speed_vs_ort", "floor_fraction")
 SUMMARY_FIELDS = ("function", "op", "direction", "dtype", "size", "threads", "times_s", "best",
-                  "best_s", "speed_vs_numpy", "speed_vs_torch", "floor_fraction")
+                  "best_s", "speed_vs_numpy", "speed_vs_torch", "speed_vs_ort", "rival", "rival_s",
+                  "speed_vs_rival", "floor_fraction", "floor_ratio")
 PARALLEL_FIELDS = ("function", "dtype", "size", "implementation", "base_threads", "threads",
                    "base_s", "time_s", "speedup", "efficiency")
 
@@ -78,8 +87,10 @@ DESCRIPTIONS = {
     "cython": "fastact's Cython backend through the public functions (backend='cython')",
     "auto": "fastact's dispatcher choice (backend='auto', the default)",
     "torch": "PyTorch (torch.ops.aten out=/in-place/backward operators, else autograd; see notes)",
-    "floor": "memory floor: the plainest pass with the same memory traffic (the faster of a NumPy ufunc and a "
-             "Numba loop on the same threads; see fastact.bench.floor)",
+    "ort": "ONNX Runtime (a one-node ONNX model per op, io_binding into out, same thread count; forward only; "
+           "ops whose values pass a numerics check against the reference; see notes and fastact.bench.ort)",
+    "floor": "memory floor: the fastest plain pass with the same memory traffic (the fastest of a NumPy ufunc "
+             "and Numba loops on the same threads; see fastact.bench.floor)",
 }
 
 
@@ -108,15 +119,22 @@ def summarize(records: list) -> list:
             r["elements_per_s"] = r["size"] / r["median_s"] if r["median_s"] else None
             r["speed_vs_numpy"] = _ratio(times.get("numpy"), r["median_s"])
             r["speed_vs_torch"] = _ratio(times.get("torch"), r["median_s"])
+            r["speed_vs_ort"] = _ratio(times.get("ort"), r["median_s"])
             r["floor_fraction"] = _ratio(times.get("floor"), r["median_s"])
         best_s = best["median_s"] if best else None
+        rivals = {n: times[n] for n in impl.COMPETITORS if times.get(n)}
+        rival = min(rivals, key=rivals.get) if rivals else None
         summary.append({
             "function": function, "op": rows[0]["op"], "direction": rows[0]["direction"],
             "dtype": dtype, "size": size, "threads": threads, "times_s": times,
             "best": best["implementation"] if best else None, "best_s": best_s,
             "speed_vs_numpy": _ratio(times.get("numpy"), best_s),
             "speed_vs_torch": _ratio(times.get("torch"), best_s),
+            "speed_vs_ort": _ratio(times.get("ort"), best_s),
+            "rival": rival, "rival_s": rivals.get(rival),
+            "speed_vs_rival": _ratio(rivals.get(rival), best_s),
             "floor_fraction": _ratio(times.get("floor"), best_s),
+            "floor_ratio": _ratio(best_s, times.get("floor")),
         })
     return summary
 
@@ -146,28 +164,58 @@ def _geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
+#: Sizes (elements) from which the headline reports: the targets of issue 4 are at 10^6 and 10^7.
+HEADLINE_FROM = 10**6
+
+
+def headline_sizes(summary: list) -> list:
+    """The sizes the headline covers: every size from `HEADLINE_FROM` on, else the largest."""
+    sizes = sorted({s["size"] for s in summary})
+    return [n for n in sizes if n >= HEADLINE_FROM] or sizes[-1:]
+
+
 def headline(summary: list) -> list:
-    """Per direction, dtype and thread count at the largest size: geometric means of the best
-    fastact backend's speed over NumPy and PyTorch and of its floor fraction."""
+    """Per direction, dtype, size (`headline_sizes`) and thread count: geometric means of the best
+    fastact backend's speed over NumPy, PyTorch, ONNX Runtime and the faster of those two, of its
+    floor fraction, and how many functions are at least as fast as the faster rival."""
     lines = []
-    largest = max((s["size"] for s in summary), default=None)
-    keys = sorted({(s["direction"], s["dtype"], s["threads"]) for s in summary if s["size"] == largest},
-                  key=lambda k: (impl.DIRECTIONS.index(k[0]), k[1], k[2]))
-    for direction, dtype, threads in keys:
-        rows = [s for s in summary if s["size"] == largest and (s["direction"], s["dtype"], s["threads"]) == (direction, dtype, threads)]
+    sizes = headline_sizes(summary)
+    keys = sorted({(s["direction"], s["dtype"], s["size"], s["threads"]) for s in summary if s["size"] in sizes},
+                  key=lambda k: (impl.DIRECTIONS.index(k[0]), k[1], k[2], k[3]))
+    for direction, dtype, size, threads in keys:
+        rows = [s for s in summary if (s["direction"], s["dtype"], s["size"], s["threads"]) == (direction, dtype, size, threads)]
         numpy_speed = _geomean([s["speed_vs_numpy"] for s in rows])
-        torch_speed = _geomean([s["speed_vs_torch"] for s in rows])
-        floor = _geomean([s["floor_fraction"] for s in rows])
         if numpy_speed is None:
             continue
-        text = (f"{direction:8s} {dtype} {impl.size_label(largest)}, {threads} thread{'s' if threads > 1 else ''}: "
+        text = (f"{direction:8s} {dtype} {impl.size_label(size)}, {threads} thread{'s' if threads > 1 else ''}: "
                 f"best fastact backend {numpy_speed:.3g}x NumPy")
-        if torch_speed:
-            text += f", {torch_speed:.3g}x PyTorch"
+        for field, name in (("speed_vs_torch", "PyTorch"), ("speed_vs_ort", "ONNX Runtime")):
+            values = [s[field] for s in rows if s.get(field)]
+            if values:
+                text += f", {_geomean(values):.3g}x {name}" + (f" ({len(values)})" if len(values) < len(rows) else "")
+        rival = [s for s in rows if s.get("speed_vs_rival")]
+        if rival:
+            behind = [s["function"] for s in rival if s["speed_vs_rival"] < 1]
+            both = any(s.get("speed_vs_ort") for s in rows) and any(s.get("speed_vs_torch") for s in rows)
+            count = f"at least as fast on {len(rival) - len(behind)} of {len(rival)}"
+            text += (f", {_geomean([s['speed_vs_rival'] for s in rival]):.3g}x the faster of them ({count})" if both
+                     else f" ({count})")
+        floor = _geomean([s["floor_fraction"] for s in rows])
         if floor:
             text += f", {floor:.0%} of the memory floor"
+            if direction == "inplace":          # issue 4: every forward in place within 1.5x of the floor
+                near = [s for s in rows if s.get("floor_ratio") and s["floor_ratio"] <= 1.5]
+                text += f" (within 1.5x of it on {len(near)} of {len(rows)})"
         lines.append(text + f" (geometric means over {len(rows)} functions)")
     return lines
+
+
+def behind_rivals(summary: list) -> list:
+    """(function, dtype, size, threads, rival, speed_vs_rival) where the best fastact backend is
+    slower than the faster of PyTorch and ONNX Runtime, at the headline sizes."""
+    sizes = headline_sizes(summary)
+    return [(s["function"], s["dtype"], s["size"], s["threads"], s["rival"], s["speed_vs_rival"])
+            for s in summary if s["size"] in sizes and s.get("speed_vs_rival") and s["speed_vs_rival"] < 1]
 
 
 # --- formatting -----------------------------------------------------------------------------------
@@ -191,15 +239,17 @@ def _percent(x) -> str:
 
 def _columns(summary, implementations):
     names = [n for n in implementations if any(n in s["times_s"] for s in summary)]
-    has_torch = "torch" in names
-    header = ["function", "dtype", "size"] + names + ["best", "x numpy"] + (["x torch"] if has_torch else []) + ["floor"]
+    rivals = [n for n in impl.COMPETITORS if n in names]
+    header = (["function", "dtype", "size"] + names + ["best", "x numpy"] + [f"x {n}" for n in rivals]
+              + (["x rival"] if len(rivals) > 1 else []) + ["floor"])
     rows = []
     for s in summary:
         row = [s["function"], s["dtype"], impl.size_label(s["size"])]
         row += [format_time(s["times_s"].get(n)) for n in names]
         row += [s["best"] or "-", _speed(s["speed_vs_numpy"])]
-        if has_torch:
-            row.append(_speed(s["speed_vs_torch"]))
+        row += [_speed(s.get(f"speed_vs_{n}")) for n in rivals]
+        if len(rivals) > 1:
+            row.append(_speed(s.get("speed_vs_rival")))
         row.append(_percent(s["floor_fraction"]))
         rows.append(row)
     return header, rows
@@ -273,6 +323,8 @@ def compact_table(summary: list, size=None, dtype=None, threads=None) -> str:
         parts = [_speed(s["speed_vs_numpy"]) + " NumPy"]
         if has_torch:
             parts.append(_speed(s["speed_vs_torch"]) + " torch")
+        if s.get("speed_vs_ort"):
+            parts.append(_speed(s["speed_vs_ort"]) + " ORT")
         parts.append(_percent(s["floor_fraction"]) + " floor")
         text = f"{format_time(s['best_s'])} ({', '.join(parts)})" if s["best_s"] else "-"
         cells.setdefault(s["op"], {})[s["direction"]] = text
@@ -280,6 +332,34 @@ def compact_table(summary: list, size=None, dtype=None, threads=None) -> str:
     return _markdown_table(["op"] + [titles[d] for d in directions],
                            [[op] + [c.get(d, "-") for d in directions] for op, c in cells.items()],
                            left=len(directions) + 1)
+
+
+def ratio_table(summary: list, size, dtype, threads) -> str:
+    """Markdown: one row per function (op and direction) at one size, dtype and thread count: the
+    best fastact backend's time and its ratios to NumPy, PyTorch, ONNX Runtime, the faster of
+    those two (the rival) and the memory floor (as speed: floor time / fastact time)."""
+    rows = [s for s in summary if (s["size"], s["dtype"], s["threads"]) == (size, dtype, threads)]
+    order = {d: i for i, d in enumerate(impl.DIRECTIONS)}
+    ops = list(dict.fromkeys(s["op"] for s in rows))
+    rows.sort(key=lambda s: (ops.index(s["op"]), order[s["direction"]]))
+    body = []
+    for s in rows:
+        rival = "-"
+        if s.get("speed_vs_rival"):
+            rival = f"{_speed(s['speed_vs_rival'])} ({s['rival']})" + (" **behind**" if s["speed_vs_rival"] < 1 else "")
+        body.append([s["op"], s["direction"], s["best"] or "-", format_time(s["best_s"]),
+                     _speed(s["speed_vs_numpy"]), _speed(s.get("speed_vs_torch")), _speed(s.get("speed_vs_ort")),
+                     rival, _percent(s["floor_fraction"])])
+    for direction in impl.DIRECTIONS:
+        these = [s for s in rows if s["direction"] == direction]
+        if not these:
+            continue
+        means = [_geomean([s.get(f) for s in these]) for f in ("speed_vs_numpy", "speed_vs_torch", "speed_vs_ort",
+                                                               "speed_vs_rival", "floor_fraction")]
+        body.append([f"**geometric mean** ({len(these)})", direction, "", "", _speed(means[0]), _speed(means[1]),
+                     _speed(means[2]), _speed(means[3]), _percent(means[4])])
+    return _markdown_table(["op", "direction", "best", "time", "x NumPy", "x PyTorch", "x ORT",
+                            "x faster of PyTorch/ORT", "floor"], body, left=3)
 
 
 def _markdown_table(header, rows, left: int = 2) -> str:
@@ -293,7 +373,7 @@ def _markdown_table(header, rows, left: int = 2) -> str:
 def _versions() -> dict:
     from importlib import metadata
     versions = {"fastact": fastact.__version__, "python": sys.version.split()[0]}
-    for module in ("numpy", "numba", "torch", "matplotlib"):
+    for module in ("numpy", "numba", "torch", "matplotlib", "onnxruntime", "onnx"):
         try:
             versions[module] = metadata.version(module)
         except metadata.PackageNotFoundError:
@@ -401,7 +481,7 @@ def _machine_lines(payload) -> list:
         f"SIMD: {' '.join(cpu['simd']) or 'none seen'}"
         + ("; caches: " + ", ".join(f"{k} {v}" for k, v in payload["machine"].get("caches", {}).items())
            if payload["machine"].get("caches") else ""),
-        f"Threads: {', '.join(map(str, payload['threads']))} (fastact.set_num_threads and torch.set_num_threads)",
+        f"Threads: {', '.join(map(str, payload['threads']))} (fastact.set_num_threads, torch.set_num_threads, ONNX Runtime intra_op_num_threads)",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         "Backends: " + "; ".join(backends),
         f"Load average (1, 5, 15 min) at start / end: {_load(load.get('start'))} / {_load(load.get('end'))}",
@@ -414,13 +494,32 @@ def to_markdown(payload, png_files=()) -> str:
     names = payload["options"]["implementations"]
     out = ["# fastact benchmark report", ""]
     out += [f"- {line}" for line in _machine_lines(payload)]
-    out += ["", "Times are medians per call. Speed (x numpy, x torch) is NumPy's (PyTorch's) time divided by "
-            "the best fastact backend's time; floor is the time of a plain memory pass with the same "
-            "traffic divided by the best fastact time (100% = memory speed).", ""]
+    out += ["", "Times are medians per call. Speed (x numpy, x torch, x ort) is NumPy's (PyTorch's, ONNX "
+            "Runtime's) time divided by the best fastact backend's time; x rival uses the faster of PyTorch and "
+            "ONNX Runtime; floor is the time of the fastest plain memory pass with the same traffic divided by "
+            "the best fastact time (100% = memory speed).", ""]
     lines = headline(summary)
     if lines:
         out += ["## Headline", ""] + [f"- {line}" for line in lines] + [""]
+    behind = behind_rivals(summary)
+    if any(s.get("speed_vs_rival") for s in summary):
+        if behind:
+            out += ["Behind the faster of PyTorch and ONNX Runtime (x rival < 1): "
+                    + "; ".join(f"{f} {d} {impl.size_label(n)} {t}t ({r}, {v:.2f}x)" for f, d, n, t, r, v in behind)
+                    + ".", ""]
+        else:
+            out += ["At least as fast as the faster of PyTorch and ONNX Runtime in every function measured at the "
+                    "headline sizes.", ""]
     largest = max((s["size"] for s in summary), default=None)
+    for size in headline_sizes(summary):
+        for dtype in dict.fromkeys(s["dtype"] for s in summary):
+            for threads in _by_threads(summary):
+                table = ratio_table(summary, size, dtype, threads)
+                if table.count("\n") > 2:
+                    out += [f"## Ratios at {impl.size_label(size)} {dtype}, {threads} thread{'s' if threads > 1 else ''}", "",
+                            "The best fastact backend per function: its time, its speed over NumPy, PyTorch, ONNX "
+                            "Runtime and the faster of those two, and the floor's time as a fraction of its time.", "",
+                            table, ""]
     for dtype in dict.fromkeys(s["dtype"] for s in summary):
         for threads in _by_threads(summary):
             out += [f"## Summary at {impl.size_label(largest)} {dtype}, {threads} thread{'s' if threads > 1 else ''}", "",
@@ -450,13 +549,26 @@ def to_markdown(payload, png_files=()) -> str:
         out += ["Floor passes: " + "; ".join(floor_notes) + ".", ""]
     if torch_notes:
         out += ["How PyTorch was called:", "", _markdown_table(["function", "PyTorch call"], torch_notes), ""]
+    ort_notes = [(f, n["ort"]) for f, n in payload["notes"].items() if "ort" in n]
+    ort_errors = {}
+    for e in payload["errors"]:
+        if e["implementation"] == "ort":
+            ort_errors.setdefault((e["function"], e["error"]), []).append(e["dtype"])
+    if ort_notes or ort_errors:
+        rows = [(f, note) for f, note in ort_notes]
+        rows += [(f, f"not timed ({', '.join(dict.fromkeys(dtypes))}): {error}") for (f, error), dtypes in ort_errors.items()]
+        out += ["How ONNX Runtime was called (forward only; not timed where it has no operator with PyTorch's "
+                "definition, no kernel for the dtype, or values that fail the numerics check):", "",
+                _markdown_table(["function", "ONNX Runtime call"], rows), ""]
     warm = {k: v for k, v in payload["warmup_s"].items() if v >= 0.05}
     if warm:
         out += ["Warm-up excluded from the timings (first calls; Numba compiles or loads its cache): "
                 + ", ".join(f"{k} {v:.1f} s" for k, v in warm.items()) + ".", ""]
-    if payload["errors"]:
+    if any(e["implementation"] != "ort" for e in payload["errors"]):
         seen = {}
         for e in payload["errors"]:
+            if e["implementation"] == "ort":
+                continue                        # listed with the ONNX Runtime calls
             seen.setdefault((e["implementation"], e["error"]), []).append(e["function"])
         out += ["## Could not run", ""] + [f"- {i}: {err} ({', '.join(sorted(set(fs)))})" for (i, err), fs in seen.items()] + [""]
     return "\n".join(out)
@@ -502,8 +614,9 @@ def write_outputs(payload: dict, directory: str, plots: bool = True, log=print) 
 def text_report(payload: dict) -> str:
     names = payload["options"]["implementations"]
     parts = ["\n".join(_machine_lines(payload)), "",
-             "Speed is NumPy time divided by the implementation's time; 'x numpy' and 'x torch' are for the "
-             "best fastact backend; 'floor' = plain memory pass time / best fastact time (100% = memory speed).",
+             "Speed is NumPy time divided by the implementation's time; 'x numpy', 'x torch', 'x ort' are for the "
+             "best fastact backend, 'x rival' against the faster of PyTorch and ONNX Runtime; "
+             "'floor' = fastest plain memory pass time / best fastact time (100% = memory speed).",
              "", format_table(payload["summary"], names)]
     parallel = format_parallel(payload["parallel"], names)
     if parallel:
@@ -511,6 +624,10 @@ def text_report(payload: dict) -> str:
     lines = headline(payload["summary"])
     if lines:
         parts += ["", "Headline:"] + [f"  {line}" for line in lines]
+    behind = behind_rivals(payload["summary"])
+    if behind:
+        parts += ["", "Behind the faster of PyTorch and ONNX Runtime: "
+                  + ", ".join(f"{f} {d} {impl.size_label(n)} {t}t ({r} {v:.2f}x)" for f, d, n, t, r, v in behind)]
     warm = {k: v for k, v in payload["warmup_s"].items() if v >= 0.05}
     if warm:
         parts += ["", "Warm-up excluded from the timings (first calls; Numba compiles or loads its cache): "
