@@ -27,7 +27,9 @@ How each implementation is called (also in ``Implementation.note``):
   dispatcher, which is the same code plus dispatch.
 * fastact backends: ``fastact.<act>(x, **params, out=out, backend=b)``, ``fastact.<act>_(x,
   backend=b)``, ``fastact.<act>_backward(grad, x, out=out, backend=b)``: the public path,
-  dispatch included, as users call it.
+  dispatch included, as users call it.  For the ops in `BACKWARD_FROM_OUTPUT` (sigmoid, tanh,
+  softmax, log_softmax), whose PyTorch backward takes the saved output, the backward gets that
+  output instead: ``fastact.<act>_backward(grad, y, out=out, from_output=True, backend=b)``.
 * torch, found from PyTorch's own operator schemas (``torch.ops.aten``):
   forward: the op's ``.out`` overload writing into a preallocated tensor (the activation's own op,
   else its kernel family's, e.g. selu -> ``elu.out`` with selu's constants, exactly what
@@ -85,6 +87,11 @@ FLOOR_SPLIT = 1 << 17
 #: the softmax workload (shape (n / ROW, ROW)), when they divide the size.
 PRELU_CHANNELS = 8
 SOFTMAX_ROW = 1000
+#: Ops whose PyTorch backward operator takes the forward output (sigmoid_backward(grad, output),
+#: tanh_backward, _softmax_backward_data, _log_softmax_backward_data), as autograd saves it: fastact's
+#: backward gets the same output (from_output=True, computed outside the timing), so that both
+#: sides do the same work.
+BACKWARD_FROM_OUTPUT = frozenset({"sigmoid", "tanh", "softmax", "log_softmax"})
 #: Where the spec's name is not PyTorch's operator name.
 TORCH_ALIASES = {"logsigmoid": "log_sigmoid"}
 #: Spec parameter name -> PyTorch argument name.
@@ -328,6 +335,12 @@ def _fastact(op: Op, direction: str, backend: str) -> Implementation:
         def make(b):
             return functools.partial(public, b.x, **b.forward_params(), backend=backend)
         note = f"fastact.{op.name}_(x, backend={backend!r})"
+    elif op.name in BACKWARD_FROM_OUTPUT:
+        def make(b):
+            y = getattr(fastact, op.name)(b.x, **b.forward_params(), backend="numpy")
+            return functools.partial(public, b.grad, y, **b.backward_params(), out=b.out, from_output=True,
+                                     backend=backend)
+        note = f"fastact.{op.name}_backward(grad, y, out=out, from_output=True, backend={backend!r})"
     else:
         def make(b):
             return functools.partial(public, b.grad, b.x, **b.backward_params(), out=b.out, backend=backend)
