@@ -38,7 +38,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     """family name -> SimpleNamespace(forward, backward, backward_from_output or None) for dtype F."""
     m = build_math(F)
     exp, expm1, log1p, tanh, erfc = m.exp, m.expm1, m.log1p, m.tanh, m.erfc
-    exp_neg_square = m.exp_neg_square
+    exp_bounded, log1p_unit, normal_cdf_pdf = m.exp_bounded, m.log1p_unit, m.normal_cdf_pdf
 
     ZERO, ONE, TWO, THREE, SIX, HALF = F(0.0), F(1.0), F(2.0), F(3.0), F(6.0), F(0.5)
     INF = F(np.inf)
@@ -68,7 +68,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def sigmoid_parts(x):
         """(sigmoid(x), sigmoid(-x)) without overflow: e = exp(-|x|) <= 1."""
-        e = exp(-abs(x))
+        e = exp_bounded(-abs(x))
         r = ONE / (ONE + e)
         er = e * r
         pos = x >= ZERO
@@ -170,7 +170,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def tanh_backward(g, x, args):
         # 1 - tanh(x)**2 = 4e / (1 + e)**2 with e = exp(-2|x|): no cancellation for large |x|.
-        e = exp(-TWO * abs(x))
+        e = exp_bounded(-TWO * abs(x))
         d = ONE + e
         return g * ((F(4.0) * e) / (d * d))
 
@@ -184,7 +184,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def logsigmoid_forward(x, args):
         lo = x if x < ZERO else ZERO
-        return lo - log1p(exp(-abs(x)))
+        return lo - log1p_unit(exp_bounded(-abs(x)))
 
     @jit
     def logsigmoid_backward(g, x, args):
@@ -198,7 +198,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
         beta, threshold = args
         z = x * beta
         pos = z if z > ZERO else ZERO
-        soft = (pos + log1p(exp(-abs(z)))) / beta
+        soft = (pos + log1p_unit(exp_bounded(-abs(z)))) / beta
         return x if z > threshold else soft
 
     @jit
@@ -225,16 +225,16 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     family("softsign", softsign_forward, softsign_backward)
 
-    # gelu (erf form): x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (erfc keeps the left tail) ----
+    # gelu (erf form): x * Phi(x); Phi and phi from one exp and one division (normal_cdf_pdf),
+    # Phi(x) relatively accurate in the left tail too ----------------------------------------------
     @jit
     def gelu_forward(x, args):
-        cdf = HALF * erfc(-x * INV_SQRT2)
+        cdf = normal_cdf_pdf(x)[0]
         return ZERO if cdf == ZERO else x * cdf     # x = -inf: the limit 0, not -inf * 0
 
     @jit
     def gelu_backward(g, x, args):
-        cdf = HALF * erfc(-x * INV_SQRT2)
-        pdf = INV_SQRT2PI * exp_neg_square(x * INV_SQRT2)
+        cdf, pdf = normal_cdf_pdf(x)
         tail = ZERO if pdf == ZERO else x * pdf
         return g * (cdf + tail)
 
@@ -278,7 +278,7 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def mish_parts(x):
         xc = MISH_CLAMP if x > MISH_CLAMP else x
-        e = exp(xc)
+        e = exp_bounded(xc)
         n = e * (e + TWO)
         return e, n, n / (n + TWO)
 
@@ -289,10 +289,17 @@ def build_families(F) -> dict[str, SimpleNamespace]:
 
     @jit
     def mish_backward(g, x, args):
-        e, n, t = mish_parts(x)
+        xc = MISH_CLAMP if x > MISH_CLAMP else x
+        e = exp_bounded(xc)
+        n = e * (e + TWO)
+        # one division for both 1/(n + 2) and 1/(1 + e): r = 1/((n + 2)(1 + e))
+        d2, e1 = n + TWO, ONE + e
+        r = ONE / (d2 * e1)
+        rn = e1 * r                          # 1/(n + 2)
+        t = n * rn
         # 1 - t**2 = (1 - t)(1 + t) with 1 - t = 2 / (n + 2): accurate as t -> 1.
-        sech2 = (TWO / (n + TWO)) * (ONE + t)
-        s = e / (ONE + e)
+        sech2 = (TWO * rn) * (ONE + t)
+        s = e * (d2 * r)                     # e/(1 + e)
         d = t + x * s * sech2
         if x > MISH_CLAMP:                   # the tail term is below F's resolution there
             d = ONE

@@ -64,6 +64,7 @@ is written ``x = C if x > C else x`` so that NaN passes through):
 """
 from __future__ import annotations
 
+import math
 import types as _pytypes
 
 import numba
@@ -126,6 +127,12 @@ def build_math(F):
     ERFC_C, ERFC_CLAMP, ERFC_SMALL = K("ERFC_C"), K("ERFC_CLAMP"), K("ERFC_SMALL")
     TWO_ERFC_C = F(2.0 * float(ERFC_C))
     ENS_CLAMP = K("ENS_CLAMP")
+    EXP_OFFSET = K("EXP_OFFSET")
+    EXP_DOWN = F(2.0 ** -float(EXP_OFFSET))
+    GELU_C, GELU_XMAX = K("GELU_C"), K("GELU_XMAX")
+    INV_SQRT2 = F(1.0 / math.sqrt(2.0))
+    # Phi(-|x|) = erfc(a)/2 and the pdf, with the 2**-EXP_OFFSET of the scaled exp folded in
+    GELU_PDF_DOWN = F(F(1.0 / math.sqrt(2.0 * math.pi)) * F(2.0 ** -float(EXP_OFFSET)))
 
     p_exp = _horner(getattr(C, "EXP" + sfx), F, jit, "p_exp")
     p_expm1 = _horner(getattr(C, "EXPM1" + sfx), F, jit, "p_expm1")
@@ -135,6 +142,10 @@ def build_math(F):
     ERFC_C0 = F(getattr(C, "ERFC" + sfx)[0])
     p_erfc_tail = _horner(getattr(C, "ERFC" + sfx)[1:], F, jit, "p_erfc_tail")
     p_erf_large = _horner(C.ERF_LARGE_F32, F, jit, "p_erf_large") if is32 else None
+    # GELU_ERFC scaled by 1/2 * 2**-EXP_OFFSET (exact): Phi(-t) = exp(-t*t/2) 2**EXP_OFFSET * P' * rc
+    p_gelu = _horner([c * 0.5 * 2.0 ** -float(EXP_OFFSET) for c in getattr(C, "GELU_ERFC" + sfx)],
+                     F, jit, "p_gelu")
+    p_log1p_unit = _horner(getattr(C, "LOG1P_UNIT" + sfx), F, jit, "p_log1p_unit")
 
     # ---- exp family ---------------------------------------------------------------------------
     @jit
@@ -202,6 +213,75 @@ def build_math(F):
         hi = a * a
         lo = fma(a, a, -hi)
         return exp_scaled(-hi, -lo, ONE)
+
+    @jit
+    def exp_bounded(x):
+        """e**x for x <= EXP_BOUNDED_HI (NOT clamped above: the caller bounds x), clamped below
+        at EXP_LO: (1 + p) 2**(k + EXP_OFFSET) is normal down to exp(EXP_LO), and the final
+        2**-EXP_OFFSET rounds once (subnormal results computed).  Cheaper than exp: one clamp
+        and one scaling instead of two clamps and ldexp_split."""
+        x = F(x)
+        x = EXP_LO if x < EXP_LO else x
+        t = x * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = x - k * LN2_HI
+        r = r - k * LN2_LO
+        return ((ONE + (r + r * r * p_exp(r))) * pow2(k + EXP_OFFSET)) * EXP_DOWN
+
+    @jit
+    def expm1_core(x):
+        """e**x - 1 for EXPM1_LO <= x <= EXPM1_HI (not clamped), without expm1's select for
+        tiny x: +-0 give +0, a subnormal x is off by at most one subnormal ulp."""
+        t = x * INV_LN2 + SHIFT
+        k = t - SHIFT
+        k = ZERO if abs(x) < EXPM1_SMALL else k
+        r = x - k * LN2_HI
+        r = r - k * LN2_LO
+        p = r + r * r * p_expm1(r)
+        th = pow2(k - ONE)
+        return fma(p, th, th - HALF) * TWO
+
+    @jit
+    def expm1_nonpos(x):
+        """e**x - 1 for x <= 0 (x > 0 is treated as 0: for the negative branch of elu and
+        friends); keeps -0, NaN -> NaN, expm1(-inf) = -1."""
+        x = F(x)
+        v = ZERO if x > ZERO else x
+        v = EXPM1_LO if v < EXPM1_LO else v
+        y = expm1_core(v)
+        return x if x == ZERO else y
+
+    @jit
+    def log1p_unit(e):
+        """log(1 + e) for 0 <= e <= 1 (e.g. e = exp(-|x|)): e + e*e*LOG1P_UNIT(e), no
+        reduction and no division.  NaN -> NaN."""
+        return e + e * (e * p_log1p_unit(e))
+
+    @jit_inline
+    def normal_cdf_pdf(x):
+        """(Phi(x), phi(x)): the standard normal cdf and pdf, for gelu.  With t = |x| clamped
+        at GELU_XMAX and a = t/sqrt(2): erfc(a) = exp(-t*t/2) P(q) / (a + C), q = (a - C)/(a + C)
+        (one division, no small-a branch); exp(-t*t/2) with t*t split exactly
+        (hi + lo) and scaled by 2**EXP_OFFSET so that it stays normal; Phi(-t) = erfc(a)/2 is
+        relatively accurate down to the subnormal range, Phi(t) = 1 - Phi(-t);
+        phi = exp(-t*t/2)/sqrt(2 pi).  Beyond GELU_XMAX both round to 0.  NaN -> NaN."""
+        t = abs(x)
+        t = GELU_XMAX if t > GELU_XMAX else t
+        hi = t * t
+        lo = fma(t, t, -hi)
+        hi = -HALF * hi
+        lo = -HALF * lo
+        tt = hi * INV_LN2 + SHIFT
+        k = tt - SHIFT
+        r = (hi - k * LN2_HI) + (lo - k * LN2_LO)   # the first part is exact
+        sc = pow2(k + EXP_OFFSET)
+        ex = fma(r + r * r * p_exp(r), sc, sc)
+        a = t * INV_SQRT2
+        rc = ONE / (a + GELU_C)
+        q = (a - GELU_C) * rc
+        e = ex * (p_gelu(q) * rc)
+        cdf = e if x < ZERO else ONE - e
+        return cdf, ex * GELU_PDF_DOWN
 
     # ---- log family ---------------------------------------------------------------------------
     @jit
@@ -315,7 +395,9 @@ def build_math(F):
 
     ns = _pytypes.SimpleNamespace(
         dtype=F, exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
-        exp_neg_square=exp_neg_square, exp_core=exp_core, exp_scaled=exp_scaled, erfc_core=erfc_core,
+        exp_neg_square=exp_neg_square, exp_core=exp_core,
+        exp_bounded=exp_bounded, expm1_core=expm1_core, expm1_nonpos=expm1_nonpos,
+        log1p_unit=log1p_unit, normal_cdf_pdf=normal_cdf_pdf, exp_scaled=exp_scaled, erfc_core=erfc_core,
         fma=fma, copysign=copysign, pow2=pow2, ldexp_split=ldexp_split,
         prefer_vector_width_512=prefer_vector_width_512,
     )
