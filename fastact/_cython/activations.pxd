@@ -30,7 +30,7 @@ from libc.math cimport INFINITY, fabs, fabsf
 from cython cimport floating
 
 from fastact._cython.mathfn cimport (exp, expm1, tanh, x_minus_tanh, exp_bounded, log1p_unit,
-                                     normal_cdf_pdf)
+                                     normal_cdf_pdf, normal_cdf_zero_below, exp_zero_below)
 
 
 # Constants: every one is cast to the argument's type, since a bare literal is a double and would
@@ -205,14 +205,19 @@ cdef inline floating softsign_backward(floating g, floating x) noexcept nogil:
 cdef inline floating gelu_forward(floating x) noexcept nogil:
     cdef floating pdf = 0
     cdef floating cdf = normal_cdf_pdf(x, &pdf)
-    return (<floating>0.0) if cdf == (<floating>0.0) else x * cdf    # x = -inf: the limit 0
+    # cdf is 0 below -GELU_XMAX: clamping x there gives the limit 0 at -inf (not -inf * 0)
+    cdef floating lo = normal_cdf_zero_below(x)
+    return (lo if x < lo else x) * cdf
 
 
 cdef inline floating gelu_backward(floating g, floating x) noexcept nogil:
     cdef floating pdf = 0
     cdef floating cdf = normal_cdf_pdf(x, &pdf)
-    cdef floating tail = (<floating>0.0) if pdf == (<floating>0.0) else x * pdf
-    return g * (cdf + tail)
+    # pdf is 0 beyond +-GELU_XMAX: x clamped there gives the limits (not inf * 0) and keeps NaN
+    cdef floating lo = normal_cdf_zero_below(x)
+    cdef floating xc = lo if x < lo else x
+    xc = -lo if xc > -lo else xc
+    return g * (cdf + xc * pdf)
 
 
 # --- gelu (tanh form): 0.5 x (1 + tanh(u)) = x * sigmoid(2u) (no cancellation as u -> -inf) ------
@@ -242,7 +247,9 @@ cdef inline floating gelu_tanh_backward(floating g, floating x) noexcept nogil:
 cdef inline floating silu_forward(floating x) noexcept nogil:
     cdef floating sm = 0
     cdef floating s = sigmoid_parts(x, &sm)
-    return (<floating>0.0) if s == (<floating>0.0) else x * s
+    # s is 0 below EXP_LO: clamping x there gives the limit 0 at -inf (not -inf * 0)
+    cdef floating lo = exp_zero_below(x)
+    return (lo if x < lo else x) * s
 
 
 cdef inline floating silu_backward(floating g, floating x) noexcept nogil:

@@ -46,6 +46,9 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     # PyTorch's hardsigmoid backward multiplies by 1/6 rounded to float32, in every dtype.
     SIXTH_F32 = F(np.float32(1.0 / 6.0))
     INV_SQRT2 = F(1.0 / math.sqrt(2.0))
+    NEG_GELU_XMAX = -F(_coefficients.GELU_XMAX_F32 if F is np.float32 else _coefficients.GELU_XMAX_F64)
+    # silu: sigmoid(x) is exactly 0 below EXP_LO (exp(EXP_LO) rounds to 0)
+    SILU_LO = F(_coefficients.EXP_LO_F32 if F is np.float32 else _coefficients.EXP_LO_F64)
     INV_SQRT2PI = F(1.0 / math.sqrt(2.0 * math.pi))
     GELU_TANH_K0 = F(math.sqrt(2.0 / math.pi))
     GELU_TANH_K1 = F(0.044715)
@@ -230,13 +233,17 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def gelu_forward(x, args):
         cdf = normal_cdf_pdf(x)[0]
-        return ZERO if cdf == ZERO else x * cdf     # x = -inf: the limit 0, not -inf * 0
+        # cdf is 0 below -GELU_XMAX: clamping x there gives the limit 0 at -inf (not -inf * 0)
+        xc = NEG_GELU_XMAX if x < NEG_GELU_XMAX else x
+        return xc * cdf
 
     @jit
     def gelu_backward(g, x, args):
         cdf, pdf = normal_cdf_pdf(x)
-        tail = ZERO if pdf == ZERO else x * pdf
-        return g * (cdf + tail)
+        # pdf is 0 beyond +-GELU_XMAX: x clamped there gives the limits (not inf * 0), keeps NaN
+        xc = NEG_GELU_XMAX if x < NEG_GELU_XMAX else x
+        xc = -NEG_GELU_XMAX if xc > -NEG_GELU_XMAX else xc
+        return g * (cdf + xc * pdf)
 
     family("gelu", gelu_forward, gelu_backward)
 
@@ -263,7 +270,9 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     @jit
     def silu_forward(x, args):
         s = sigmoid_parts(x)[0]
-        return ZERO if s == ZERO else x * s
+        # s is 0 below SILU_LO: clamping x there gives the limit 0 at -inf (not -inf * 0)
+        xc = SILU_LO if x < SILU_LO else x
+        return xc * s
 
     @jit
     def silu_backward(g, x, args):

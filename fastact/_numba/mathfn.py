@@ -267,10 +267,9 @@ def build_math(F):
         phi = exp(-t*t/2)/sqrt(2 pi).  Beyond GELU_XMAX both round to 0.  NaN -> NaN."""
         t = abs(x)
         t = GELU_XMAX if t > GELU_XMAX else t
-        hi = t * t
-        lo = fma(t, t, -hi)
-        hi = -HALF * hi
-        lo = -HALF * lo
+        h = HALF * t
+        hi = -(t * h)                              # -t*t/2 = hi + lo exactly
+        lo = -fma(t, h, -(t * h))
         tt = hi * INV_LN2 + SHIFT
         k = tt - SHIFT
         r = (hi - k * LN2_HI) + (lo - k * LN2_LO)   # the first part is exact
@@ -329,7 +328,14 @@ def build_math(F):
         s = a * a
         small = a + a * s * p_tanh(s)
         ac = TANH_CLAMP if a > TANH_CLAMP else a
-        big = ONE - TWO / (exp_core(ac + ac) + ONE)
+        # e**(2a) + 1 = p*2**k + (2**k + 1) with one rounding (2**k + 1 is exact for k <= 23/52)
+        v = ac + ac
+        t = v * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = v - k * LN2_HI
+        r = r - k * LN2_LO
+        sc = pow2(k)
+        big = ONE - TWO / fma(r + r * r * p_exp(r), sc, sc + ONE)
         return copysign(small if a < TANH_SMALL else big, x)
 
     # ---- erfc / erf -----------------------------------------------------------------------------
