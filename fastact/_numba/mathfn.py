@@ -20,6 +20,12 @@ Functions (all exact at the special values listed; NaN in -> NaN out):
                         erfc(-inf) = 2, erfc(inf) = 0.
 ``exp_neg_square(x)``   exp(-x*x), with x*x split into hi + lo (exact, by FMA), so the relative
                         error stays ~1 ULP also where x*x is large (e.g. ~80).
+``exp_bounded(x)``      e**x for x <= EXP_BOUNDED_HI (64 / 640; NOT clamped above), cheaper than exp
+                        (one clamp, one power-of-two scaling); subnormal results computed.
+``log1p_unit(e)``       log(1 + e) for 0 <= e <= 1 by one polynomial (no reduction, no division):
+                        softplus/logsigmoid's log1p(exp(-|x|)).
+``normal_cdf_pdf(x)``   (Phi(x), phi(x)) of the standard normal distribution (gelu): one exp and one
+                        division; Phi relatively accurate in the left tail.
 
 Also on the namespace: ``fma``, ``copysign``, ``pow2``, ``ldexp_split`` and
 ``prefer_vector_width_512`` (see ``fastact._numba.intrinsics``), ``dtype`` (= F), and the
@@ -52,6 +58,14 @@ is written ``x = C if x > C else x`` so that NaN passes through):
   subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
 * tanh: a = |x|; a < TANH_SMALL: a + a*s*TANH(s), s = a*a; else
   1 - 2/(exp_core(2*min(a, TANH_CLAMP)) + 1); copysign(result, x).
+* exp_bounded: as exp without the upper clamp, and (1 + p)*2**(k + EXP_OFFSET) * 2**-EXP_OFFSET
+  instead of ldexp_split (the first scale is normal for every k >= EXP_LO/ln2).
+* log1p_unit: e + e*e*LOG1P_UNIT(e), a minimax fit on [0, 1].
+* normal_cdf_pdf: t = min(|x|, GELU_XMAX), a = t/sqrt(2); erfc(a) = exp(-t*t/2) * P(q)/(a + C) with
+  q = (a - C)/(a + C) for all a (GELU_ERFC, no small-a branch); exp(-t*t/2) with t*t/2 = hi + lo
+  split exactly and kept normal by the 2**EXP_OFFSET offset, whose inverse (and the 1/2 of
+  Phi = erfc/2) is folded into P's coefficients; Phi(x) = erfc/2 for x < 0, 1 - erfc/2 else;
+  phi = exp(-t*t/2)/sqrt(2 pi).
 * erf: a = |x|; a < 1: a + a*ERF_SMALL(a*a); else float32: 1 - exp_core(ERF_LARGE(t - 1)),
   t = min(a, ERF_CLAMP) (ERF_LARGE fits log(erfc)); float64: 1 - erfc_core(t); copysign.
 * erfc: |x| < ERFC_SMALL: 1 - (x + x*ERF_SMALL(x*x)).  Else a = min(|x|, ERFC_CLAMP) and
@@ -229,29 +243,6 @@ def build_math(F):
         return ((ONE + (r + r * r * p_exp(r))) * pow2(k + EXP_OFFSET)) * EXP_DOWN
 
     @jit
-    def expm1_core(x):
-        """e**x - 1 for EXPM1_LO <= x <= EXPM1_HI (not clamped), without expm1's select for
-        tiny x: +-0 give +0, a subnormal x is off by at most one subnormal ulp."""
-        t = x * INV_LN2 + SHIFT
-        k = t - SHIFT
-        k = ZERO if abs(x) < EXPM1_SMALL else k
-        r = x - k * LN2_HI
-        r = r - k * LN2_LO
-        p = r + r * r * p_expm1(r)
-        th = pow2(k - ONE)
-        return fma(p, th, th - HALF) * TWO
-
-    @jit
-    def expm1_nonpos(x):
-        """e**x - 1 for x <= 0 (x > 0 is treated as 0: for the negative branch of elu and
-        friends); keeps -0, NaN -> NaN, expm1(-inf) = -1."""
-        x = F(x)
-        v = ZERO if x > ZERO else x
-        v = EXPM1_LO if v < EXPM1_LO else v
-        y = expm1_core(v)
-        return x if x == ZERO else y
-
-    @jit
     def log1p_unit(e):
         """log(1 + e) for 0 <= e <= 1 (e.g. e = exp(-|x|)): e + e*e*LOG1P_UNIT(e), no
         reduction and no division.  NaN -> NaN."""
@@ -402,7 +393,7 @@ def build_math(F):
     ns = _pytypes.SimpleNamespace(
         dtype=F, exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
         exp_neg_square=exp_neg_square, exp_core=exp_core,
-        exp_bounded=exp_bounded, expm1_core=expm1_core, expm1_nonpos=expm1_nonpos,
+        exp_bounded=exp_bounded,
         log1p_unit=log1p_unit, normal_cdf_pdf=normal_cdf_pdf, exp_scaled=exp_scaled, erfc_core=erfc_core,
         fma=fma, copysign=copysign, pow2=pow2, ldexp_split=ldexp_split,
         prefer_vector_width_512=prefer_vector_width_512,
