@@ -73,6 +73,18 @@ ERFC_CLAMP_F64 = 27.25
 # exp_neg_square: |x| clamp; exp(-x*x) is 0 above (10.2 / 27.3)
 ENS_CLAMP_F32 = 11.0
 ENS_CLAMP_F64 = 28.0
+# exp_bounded: e**x is built as (1 + p) 2**(k + this), then times 2**-this: normal scales down to exp(EXP_LO)
+EXP_OFFSET_F32 = 32.0
+EXP_OFFSET_F64 = 64.0
+# exp_bounded: the largest argument (k + EXP_OFFSET stays <= emax)
+EXP_BOUNDED_HI_F32 = 64.0
+EXP_BOUNDED_HI_F64 = 640.0
+# normal_cdf_pdf: centre of the q = (a - C)/(a + C) map, a = |x|/sqrt(2)
+GELU_C_F32 = 3.0
+GELU_C_F64 = 4.0
+# normal_cdf_pdf: |x| clamp; Phi(-|x|)*|x| and the pdf are 0 above (exp(-x*x/2) k + EXP_OFFSET still normal)
+GELU_XMAX_F32 = 14.625
+GELU_XMAX_F64 = 38.75
 # tanhshrink: x*s*TANHSHRINK(s) below |x| = this, x - tanh(x) above (there x - tanh(x) >= 0.39*x: tanh's error grows <= ~1.5x)
 TANHSHRINK_CUTOFF = 1.5
 
@@ -256,6 +268,89 @@ ERFC_F64 = (
     1.1881454582292709e-07,
     1.344745012500129e-09,
     -1.1912589520516472e-08,
+)
+
+# (a + C)*exp(a*a)*erfc(a) ~= P(q), q = (a - C)/(a + C), C = 3, 0 <= a <= GELU_XMAX/sqrt(2) (gelu's normal cdf and pdf). Weight: relative error of erfc(a).
+# Interval [-1.0, 0.5506134934969912] of the polynomial variable, degree 9, weighted minimax (Remez); max error 0.16 u (9.55e-9).
+GELU_ERFC_F32 = (
+    1.0740069,
+    -0.8833945,
+    0.59022826,
+    -0.310466,
+    0.11952923,
+    -0.026840212,
+    -0.0012273835,
+    0.0030806975,
+    -0.00048139025,
+    -0.00032440486,
+)
+
+# (a + C)*exp(a*a)*erfc(a) ~= P(q), q = (a - C)/(a + C), C = 4, 0 <= a <= GELU_XMAX/sqrt(2) (gelu's normal cdf and pdf). Weight: relative error of erfc(a).
+# Interval [-1.0, 0.7454429998310346] of the polynomial variable, degree 21, weighted minimax (Remez); max error 0.56 u (6.22e-17).
+GELU_ERFC_F64 = (
+    1.095995661000491,
+    -0.9765487290808824,
+    0.7732087022652411,
+    -0.5408538313131837,
+    0.3308515878777941,
+    -0.17401093724156808,
+    0.07638151491416602,
+    -0.02637005331571219,
+    0.006112055602507041,
+    -0.00028095907636603205,
+    -0.0004550523613749962,
+    0.00017681393725901416,
+    -3.6363086559680146e-06,
+    -1.8864699184869443e-05,
+    4.6967021993025605e-06,
+    1.432551714755561e-06,
+    -8.484434813801318e-07,
+    -8.69096563879175e-08,
+    1.242627107955033e-07,
+    9.608408615865635e-09,
+    -1.3803449712396915e-08,
+    -2.7526813916491862e-09,
+)
+
+# log1p(e) ~= e + e*e*P(e), 0 <= e <= 1 (softplus and logsigmoid: e = exp(-|x|)). Weight: relative error of log1p(e).
+# Interval [0.0, 1.0] of the polynomial variable, degree 9, weighted minimax (Remez); max error 0.0318 u (1.89e-9).
+LOG1P_UNIT_F32 = (
+    -0.49999985,
+    0.3333266,
+    -0.24988388,
+    0.19897251,
+    -0.16127957,
+    0.12465534,
+    -0.083064415,
+    0.041978996,
+    -0.013631515,
+    0.0020729543,
+)
+
+# log1p(e) ~= e + e*e*P(e), 0 <= e <= 1 (softplus and logsigmoid: e = exp(-|x|)). Weight: relative error of log1p(e).
+# Interval [0.0, 1.0] of the polynomial variable, degree 20, weighted minimax (Remez); max error 0.0991 u (1.1e-17).
+LOG1P_UNIT_F64 = (
+    -0.499999999999999,
+    0.3333333333331432,
+    -0.2499999999865586,
+    0.19999999950716263,
+    -0.16666665574382267,
+    0.14285698221878962,
+    -0.12499833192535444,
+    0.1110983376165751,
+    -0.09992555490828843,
+    0.09057098433994085,
+    -0.08211468169833419,
+    0.0733857812201682,
+    -0.0630557244715093,
+    0.05031104091782489,
+    -0.035785096955939316,
+    0.021725862174086414,
+    -0.010752157069657745,
+    0.004112218457294698,
+    -0.001130214929411697,
+    0.00019746382416604654,
+    -1.6405360330921466e-05,
 )
 
 # x - tanh(x) ~= x*s*P(s), s = x*x, |x| < TANHSHRINK_CUTOFF = 1.5. Weight: relative error of x - tanh(x).

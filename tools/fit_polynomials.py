@@ -63,6 +63,12 @@ ALGO = {
     "ERFC_C": (1.0, 4.0, "erfc: centre of the q = (a - C)/(a + C) map (a power of 2)"),
     "ERFC_CLAMP": (10.125, 27.25, "erfc: |x| clamp; erfc rounds to 0 above (10.06 / 27.23)"),
     "ENS_CLAMP": (11.0, 28.0, "exp_neg_square: |x| clamp; exp(-x*x) is 0 above (10.2 / 27.3)"),
+    "EXP_OFFSET": (32.0, 64.0, "exp_bounded: e**x is built as (1 + p) 2**(k + this), then times "
+                               "2**-this: normal scales down to exp(EXP_LO)"),
+    "EXP_BOUNDED_HI": (64.0, 640.0, "exp_bounded: the largest argument (k + EXP_OFFSET stays <= emax)"),
+    "GELU_C": (3.0, 4.0, "normal_cdf_pdf: centre of the q = (a - C)/(a + C) map, a = |x|/sqrt(2)"),
+    "GELU_XMAX": (14.625, 38.75, "normal_cdf_pdf: |x| clamp; Phi(-|x|)*|x| and the pdf are 0 above "
+                                 "(exp(-x*x/2) k + EXP_OFFSET still normal)"),
 }
 
 
@@ -189,6 +195,36 @@ def _fits() -> list[Fit]:
         out.append(Fit("ERFC", dt, (a0 - c) / (a0 + c), (amax - c) / (amax + c), deg, ec_t, ec_w,
                        f"(a + C)*exp(a*a)*erfc(a) ~= P(q), q = (a - C)/(a + C), C = {c:g}, "
                        f"{a0} <= a <= {amax}. Weight: relative error of erfc(a)."))
+    # ---- normal cdf/pdf for gelu: erfc(a) = exp(-a*a) P(q) / (a + C), q = (a - C)/(a + C),
+    #      for every a in [0, GELU_XMAX/sqrt(2)] (no small-a branch: q covers [-1, ...])
+    for dt, deg in (("float32", 9), ("float64", 21)):
+        c = algo("GELU_C", dt)
+        amax = algo("GELU_XMAX", dt) / mp.sqrt(2) * (1 + mp.mpf(2) ** -10)
+
+        def ge_t(q, c=c):
+            a = c * (1 + q) / (1 - q)
+            return (a + c) * mp.erfc(a) * mp.exp(a * a)
+
+        def ge_w(q, c=c):
+            return 1 / ge_t(q, c)
+
+        out.append(Fit("GELU_ERFC", dt, -1.0, float((amax - c) / (amax + c)), deg, ge_t, ge_w,
+                       f"(a + C)*exp(a*a)*erfc(a) ~= P(q), q = (a - C)/(a + C), C = {c:g}, "
+                       f"0 <= a <= GELU_XMAX/sqrt(2) (gelu's normal cdf and pdf). "
+                       "Weight: relative error of erfc(a)."))
+
+    # ---- log1p on [0, 1] (softplus, logsigmoid: log1p(exp(-|x|))): e + e*e*P(e) -------------
+    def lu_t(e):
+        return (mp.log1p(e) - e) / (e * e)
+
+    def lu_w(e):
+        return e * e / mp.log1p(e)
+
+    for dt, deg in (("float32", 9), ("float64", 20)):
+        out.append(Fit("LOG1P_UNIT", dt, 0.0, 1.0, deg, lu_t, lu_w,
+                       "log1p(e) ~= e + e*e*P(e), 0 <= e <= 1 (softplus and logsigmoid: e = exp(-|x|)). "
+                       "Weight: relative error of log1p(e)."))
+
     # ---- tanhshrink (for the activation kernels), |x| < TANHSHRINK_CUTOFF:
     #      x - tanh(x) = x*s*P(s), s = x*x (no cancellation); above, x - tanh(x) loses at most ~1 bit
     def ts_t(s):

@@ -47,7 +47,15 @@ from numba import prange  # noqa: E402
 from fastact._numba.intrinsics import bits_float, float_bits  # noqa: E402
 from fastact._numba.mathfn import build_math  # noqa: E402
 
-NAMES = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "exp_neg_square")
+NAMES = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "exp_neg_square",
+         "exp_bounded", "log1p_unit")
+
+#: primitives defined on part of the line only: (lo, hi) per dtype; outside it both the
+#: primitive (wrapped) and the reference give NaN, so only the domain is measured.
+DOMAIN = {
+    "exp_bounded": {"float32": (-math.inf, 64.0), "float64": (-math.inf, 640.0)},
+    "log1p_unit": {"float32": (0.0, 1.0), "float64": (0.0, 1.0)},
+}
 
 #: per primitive: interval of interest for float64 sampling (lo, hi)
 INTERVAL = {
@@ -59,6 +67,8 @@ INTERVAL = {
     "erf": (-7.0, 7.0),
     "erfc": (-7.0, 28.0),
     "exp_neg_square": (-28.0, 28.0),
+    "exp_bounded": (-750.0, 640.0),
+    "log1p_unit": (0.0, 1.0),
 }
 
 SIGN_ERR = 1e9   # reported error for a zero of the wrong sign
@@ -116,7 +126,35 @@ def _ref_ens(x):
 
 
 REFS = {"exp": _ref_exp, "expm1": _ref_expm1, "log": _ref_log, "log1p": _ref_log1p,
-        "tanh": _ref_tanh, "erf": _ref_erf, "erfc": _ref_erfc, "exp_neg_square": _ref_ens}
+        "tanh": _ref_tanh, "erf": _ref_erf, "erfc": _ref_erfc, "exp_neg_square": _ref_ens,
+        "exp_bounded": _ref_exp, "log1p_unit": _ref_log1p}
+
+
+def _restrict(f, lo, hi, F=None):
+    """f on [lo, hi] (NaN passes through), NaN outside: for the primitives in DOMAIN."""
+    lo_, hi_ = (F(lo), F(hi)) if F is not None else (lo, hi)
+    nan = F(math.nan) if F is not None else math.nan
+
+    @numba.njit(error_model="numpy")
+    def g(x):
+        return nan if (x < lo_ or x > hi_) else f(x)
+    return g
+
+
+def primitive(name, dtype):
+    """The jitted primitive `name` for dtype, restricted to its DOMAIN where it has one."""
+    F = np.dtype(dtype).type
+    f = getattr(build_math(F), name)
+    if name in DOMAIN:
+        f = _restrict(f, *DOMAIN[name][np.dtype(dtype).name], F)
+    return f
+
+
+def reference(name, dtype):
+    ref = REFS[name]
+    if name in DOMAIN:
+        ref = _restrict(ref, *DOMAIN[name][np.dtype(dtype).name])
+    return ref
 
 
 # ---- ULP error -----------------------------------------------------------------------------
@@ -206,8 +244,8 @@ def _kernel(name, dtype):
     if key in _kernels:
         return _kernels[key]
     F = np.dtype(dtype).type
-    f = getattr(build_math(F), name)
-    ref = REFS[name]
+    f = primitive(name, dtype)
+    ref = reference(name, dtype)
     if dtype == "float32":
         @numba.njit(error_model="numpy")
         def err_at(x, y):
@@ -393,7 +431,9 @@ def _true_errors(f, name, xs) -> np.ndarray:
     import mpmath as mp
     fn = {"exp": mp.exp, "expm1": mp.expm1, "log": mp.log, "log1p": mp.log1p, "tanh": mp.tanh,
           "erf": mp.erf, "erfc": mp.erfc,
-          "exp_neg_square": lambda v: mp.exp(-v * v)}[name]
+          "exp_neg_square": lambda v: mp.exp(-v * v),
+          "exp_bounded": mp.exp, "log1p_unit": mp.log1p}[name]
+    dom = DOMAIN.get(name, {}).get("float64", (-math.inf, math.inf))
     out = np.full(len(xs), np.nan)
     with mp.workdps(40):
         for i, x in enumerate(xs):
@@ -404,6 +444,8 @@ def _true_errors(f, name, xs) -> np.ndarray:
             if abs(x) > 1e6 and name not in ("log", "log1p"):
                 continue
             if (name == "log" and x <= 0) or (name == "log1p" and x <= -1):
+                continue
+            if not dom[0] <= x <= dom[1]:
                 continue
             r = fn(mp.mpf(x))
             if r == 0 or not mp.isfinite(r):
@@ -463,7 +505,7 @@ def sweep(name: str, dtype: str, sample: int | None = None, true_samples: int | 
         # errors against libm; points >= `refine` ULP from libm are re-measured with mpmath
         # (libm's own error is up to ~2 ULP: glibc tanh, Numba's erf/erfc helpers).
         ek = _kernels[(name, dtype, "elem", "serial") if serial else (name, dtype, "elem")]
-        f = getattr(build_math(np.float64), name)
+        f = primitive(name, "float64")
         n = 10 ** 8 if sample is None else sample
         chunk = 10 ** 7
         done = 0

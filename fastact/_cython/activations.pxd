@@ -29,7 +29,8 @@ Use from your own Cython code (``fastact.get_include()`` gives the include path)
 from libc.math cimport INFINITY, fabs, fabsf
 from cython cimport floating
 
-from fastact._cython.mathfn cimport exp, expm1, log1p, tanh, erfc, exp_neg_square, x_minus_tanh
+from fastact._cython.mathfn cimport (exp, expm1, tanh, x_minus_tanh, exp_bounded, log1p_unit,
+                                     normal_cdf_pdf, normal_cdf_zero_below, exp_zero_below)
 
 
 # Constants: every one is cast to the argument's type, since a bare literal is a double and would
@@ -46,7 +47,7 @@ cdef inline floating _abs(floating x) noexcept nogil:
 
 cdef inline floating sigmoid_parts(floating x, floating* sigmoid_neg) noexcept nogil:
     """sigmoid(x), and sigmoid(-x) in sigmoid_neg[0], without overflow: e = exp(-|x|) <= 1."""
-    cdef floating e = exp(-_abs(x))
+    cdef floating e = exp_bounded(-_abs(x))
     cdef floating r = (<floating>1.0) / ((<floating>1.0) + e)
     cdef floating er = e * r
     cdef bint pos = x >= (<floating>0.0)
@@ -145,7 +146,7 @@ cdef inline floating tanh_forward(floating x) noexcept nogil:
 
 cdef inline floating tanh_backward(floating g, floating x) noexcept nogil:
     # 1 - tanh(x)**2 = 4e / (1 + e)**2 with e = exp(-2|x|): no cancellation for large |x|.
-    cdef floating e = exp(-(<floating>2.0) * _abs(x))
+    cdef floating e = exp_bounded(-(<floating>2.0) * _abs(x))
     cdef floating d = (<floating>1.0) + e
     return g * (((<floating>4.0) * e) / (d * d))
 
@@ -158,7 +159,7 @@ cdef inline floating tanh_backward_from_output(floating g, floating y) noexcept 
 
 cdef inline floating logsigmoid_forward(floating x) noexcept nogil:
     cdef floating lo = x if x < (<floating>0.0) else (<floating>0.0)
-    return lo - log1p(exp(-_abs(x)))
+    return lo - log1p_unit(exp_bounded(-_abs(x)))
 
 
 cdef inline floating logsigmoid_backward(floating g, floating x) noexcept nogil:
@@ -172,7 +173,7 @@ cdef inline floating logsigmoid_backward(floating g, floating x) noexcept nogil:
 cdef inline floating softplus_forward(floating x, floating beta, floating threshold) noexcept nogil:
     cdef floating z = x * beta
     cdef floating pos = z if z > (<floating>0.0) else (<floating>0.0)
-    cdef floating soft = (pos + log1p(exp(-_abs(z)))) / beta
+    cdef floating soft = (pos + log1p_unit(exp_bounded(-_abs(z)))) / beta
     return x if z > threshold else soft
 
 
@@ -198,18 +199,25 @@ cdef inline floating softsign_backward(floating g, floating x) noexcept nogil:
     return g * (d * d)
 
 
-# --- gelu (erf form): x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (erfc keeps the left tail) -----
+# --- gelu (erf form): x * Phi(x); Phi and phi from one exp and one division (normal_cdf_pdf),
+# --- Phi(x) relatively accurate in the left tail too ----------------------------------------------
 
 cdef inline floating gelu_forward(floating x) noexcept nogil:
-    cdef floating cdf = (<floating>0.5) * erfc(-x * (<floating>0.7071067811865475))
-    return (<floating>0.0) if cdf == (<floating>0.0) else x * cdf    # x = -inf: the limit 0
+    cdef floating pdf = 0
+    cdef floating cdf = normal_cdf_pdf(x, &pdf)
+    # cdf is 0 below -GELU_XMAX: clamping x there gives the limit 0 at -inf (not -inf * 0)
+    cdef floating lo = normal_cdf_zero_below(x)
+    return (lo if x < lo else x) * cdf
 
 
 cdef inline floating gelu_backward(floating g, floating x) noexcept nogil:
-    cdef floating cdf = (<floating>0.5) * erfc(-x * (<floating>0.7071067811865475))
-    cdef floating pdf = (<floating>0.3989422804014327) * exp_neg_square(x * (<floating>0.7071067811865475))
-    cdef floating tail = (<floating>0.0) if pdf == (<floating>0.0) else x * pdf
-    return g * (cdf + tail)
+    cdef floating pdf = 0
+    cdef floating cdf = normal_cdf_pdf(x, &pdf)
+    # pdf is 0 beyond +-GELU_XMAX: x clamped there gives the limits (not inf * 0) and keeps NaN
+    cdef floating lo = normal_cdf_zero_below(x)
+    cdef floating xc = lo if x < lo else x
+    xc = -lo if xc > -lo else xc
+    return g * (cdf + xc * pdf)
 
 
 # --- gelu (tanh form): 0.5 x (1 + tanh(u)) = x * sigmoid(2u) (no cancellation as u -> -inf) ------
@@ -239,7 +247,9 @@ cdef inline floating gelu_tanh_backward(floating g, floating x) noexcept nogil:
 cdef inline floating silu_forward(floating x) noexcept nogil:
     cdef floating sm = 0
     cdef floating s = sigmoid_parts(x, &sm)
-    return (<floating>0.0) if s == (<floating>0.0) else x * s
+    # s is 0 below EXP_LO: clamping x there gives the limit 0 at -inf (not -inf * 0)
+    cdef floating lo = exp_zero_below(x)
+    return (lo if x < lo else x) * s
 
 
 cdef inline floating silu_backward(floating g, floating x) noexcept nogil:
@@ -263,7 +273,7 @@ cdef inline floating _mish_clamp(floating x) noexcept nogil:
 cdef inline floating mish_parts(floating x, floating* e, floating* n) noexcept nogil:
     cdef floating clamp = _mish_clamp(x)
     cdef floating xc = clamp if x > clamp else x
-    e[0] = exp(xc)
+    e[0] = exp_bounded(xc)
     n[0] = e[0] * (e[0] + (<floating>2.0))
     return n[0] / (n[0] + (<floating>2.0))
 
@@ -275,11 +285,19 @@ cdef inline floating mish_forward(floating x) noexcept nogil:
 
 
 cdef inline floating mish_backward(floating g, floating x) noexcept nogil:
-    cdef floating e = 0, n = 0
-    cdef floating t = mish_parts(x, &e, &n)
+    cdef floating clamp = _mish_clamp(x)
+    cdef floating xc = clamp if x > clamp else x
+    cdef floating e = exp_bounded(xc)
+    cdef floating n = e * (e + (<floating>2.0))
+    # one division for both 1/(n + 2) and 1/(1 + e): r = 1/((n + 2)(1 + e))
+    cdef floating d2 = n + (<floating>2.0)
+    cdef floating e1 = (<floating>1.0) + e
+    cdef floating r = (<floating>1.0) / (d2 * e1)
+    cdef floating rn = e1 * r                                    # 1/(n + 2)
+    cdef floating t = n * rn
     # 1 - t**2 = (1 - t)(1 + t) with 1 - t = 2 / (n + 2): accurate as t -> 1.
-    cdef floating sech2 = ((<floating>2.0) / (n + (<floating>2.0))) * ((<floating>1.0) + t)
-    cdef floating s = e / ((<floating>1.0) + e)
+    cdef floating sech2 = ((<floating>2.0) * rn) * ((<floating>1.0) + t)
+    cdef floating s = e * (d2 * r)                               # e/(1 + e)
     cdef floating d = t + x * s * sech2
     d = (<floating>1.0) if x > _mish_clamp(x) else d           # the tail term is below resolution there
     return (<floating>0.0) if e == (<floating>0.0) else g * d

@@ -20,6 +20,12 @@ Functions (all exact at the special values listed; NaN in -> NaN out):
                         erfc(-inf) = 2, erfc(inf) = 0.
 ``exp_neg_square(x)``   exp(-x*x), with x*x split into hi + lo (exact, by FMA), so the relative
                         error stays ~1 ULP also where x*x is large (e.g. ~80).
+``exp_bounded(x)``      e**x for x <= EXP_BOUNDED_HI (64 / 640; NOT clamped above), cheaper than exp
+                        (one clamp, one power-of-two scaling); subnormal results computed.
+``log1p_unit(e)``       log(1 + e) for 0 <= e <= 1 by one polynomial (no reduction, no division):
+                        softplus/logsigmoid's log1p(exp(-|x|)).
+``normal_cdf_pdf(x)``   (Phi(x), phi(x)) of the standard normal distribution (gelu): one exp and one
+                        division; Phi relatively accurate in the left tail.
 
 Also on the namespace: ``fma``, ``copysign``, ``pow2``, ``ldexp_split`` and
 ``prefer_vector_width_512`` (see ``fastact._numba.intrinsics``), ``dtype`` (= F), and the
@@ -52,6 +58,14 @@ is written ``x = C if x > C else x`` so that NaN passes through):
   subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
 * tanh: a = |x|; a < TANH_SMALL: a + a*s*TANH(s), s = a*a; else
   1 - 2/(exp_core(2*min(a, TANH_CLAMP)) + 1); copysign(result, x).
+* exp_bounded: as exp without the upper clamp, and (1 + p)*2**(k + EXP_OFFSET) * 2**-EXP_OFFSET
+  instead of ldexp_split (the first scale is normal for every k >= EXP_LO/ln2).
+* log1p_unit: e + e*e*LOG1P_UNIT(e), a minimax fit on [0, 1].
+* normal_cdf_pdf: t = min(|x|, GELU_XMAX), a = t/sqrt(2); erfc(a) = exp(-t*t/2) * P(q)/(a + C) with
+  q = (a - C)/(a + C) for all a (GELU_ERFC, no small-a branch); exp(-t*t/2) with t*t/2 = hi + lo
+  split exactly and kept normal by the 2**EXP_OFFSET offset, whose inverse (and the 1/2 of
+  Phi = erfc/2) is folded into P's coefficients; Phi(x) = erfc/2 for x < 0, 1 - erfc/2 else;
+  phi = exp(-t*t/2)/sqrt(2 pi).
 * erf: a = |x|; a < 1: a + a*ERF_SMALL(a*a); else float32: 1 - exp_core(ERF_LARGE(t - 1)),
   t = min(a, ERF_CLAMP) (ERF_LARGE fits log(erfc)); float64: 1 - erfc_core(t); copysign.
 * erfc: |x| < ERFC_SMALL: 1 - (x + x*ERF_SMALL(x*x)).  Else a = min(|x|, ERFC_CLAMP) and
@@ -64,6 +78,7 @@ is written ``x = C if x > C else x`` so that NaN passes through):
 """
 from __future__ import annotations
 
+import math
 import types as _pytypes
 
 import numba
@@ -126,6 +141,12 @@ def build_math(F):
     ERFC_C, ERFC_CLAMP, ERFC_SMALL = K("ERFC_C"), K("ERFC_CLAMP"), K("ERFC_SMALL")
     TWO_ERFC_C = F(2.0 * float(ERFC_C))
     ENS_CLAMP = K("ENS_CLAMP")
+    EXP_OFFSET = K("EXP_OFFSET")
+    EXP_DOWN = F(2.0 ** -float(EXP_OFFSET))
+    GELU_C, GELU_XMAX = K("GELU_C"), K("GELU_XMAX")
+    INV_SQRT2 = F(1.0 / math.sqrt(2.0))
+    # Phi(-|x|) = erfc(a)/2 and the pdf, with the 2**-EXP_OFFSET of the scaled exp folded in
+    GELU_PDF_DOWN = F(F(1.0 / math.sqrt(2.0 * math.pi)) * F(2.0 ** -float(EXP_OFFSET)))
 
     p_exp = _horner(getattr(C, "EXP" + sfx), F, jit, "p_exp")
     p_expm1 = _horner(getattr(C, "EXPM1" + sfx), F, jit, "p_expm1")
@@ -135,6 +156,10 @@ def build_math(F):
     ERFC_C0 = F(getattr(C, "ERFC" + sfx)[0])
     p_erfc_tail = _horner(getattr(C, "ERFC" + sfx)[1:], F, jit, "p_erfc_tail")
     p_erf_large = _horner(C.ERF_LARGE_F32, F, jit, "p_erf_large") if is32 else None
+    # GELU_ERFC scaled by 1/2 * 2**-EXP_OFFSET (exact): Phi(-t) = exp(-t*t/2) 2**EXP_OFFSET * P' * rc
+    p_gelu = _horner([c * 0.5 * 2.0 ** -float(EXP_OFFSET) for c in getattr(C, "GELU_ERFC" + sfx)],
+                     F, jit, "p_gelu")
+    p_log1p_unit = _horner(getattr(C, "LOG1P_UNIT" + sfx), F, jit, "p_log1p_unit")
 
     # ---- exp family ---------------------------------------------------------------------------
     @jit
@@ -203,6 +228,51 @@ def build_math(F):
         lo = fma(a, a, -hi)
         return exp_scaled(-hi, -lo, ONE)
 
+    @jit
+    def exp_bounded(x):
+        """e**x for x <= EXP_BOUNDED_HI (NOT clamped above: the caller bounds x), clamped below
+        at EXP_LO: (1 + p) 2**(k + EXP_OFFSET) is normal down to exp(EXP_LO), and the final
+        2**-EXP_OFFSET rounds once (subnormal results computed).  Cheaper than exp: one clamp
+        and one scaling instead of two clamps and ldexp_split."""
+        x = F(x)
+        x = EXP_LO if x < EXP_LO else x
+        t = x * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = x - k * LN2_HI
+        r = r - k * LN2_LO
+        return ((ONE + (r + r * r * p_exp(r))) * pow2(k + EXP_OFFSET)) * EXP_DOWN
+
+    @jit
+    def log1p_unit(e):
+        """log(1 + e) for 0 <= e <= 1 (e.g. e = exp(-|x|)): e + e*e*LOG1P_UNIT(e), no
+        reduction and no division.  NaN -> NaN."""
+        return e + e * (e * p_log1p_unit(e))
+
+    @jit_inline
+    def normal_cdf_pdf(x):
+        """(Phi(x), phi(x)): the standard normal cdf and pdf, for gelu.  With t = |x| clamped
+        at GELU_XMAX and a = t/sqrt(2): erfc(a) = exp(-t*t/2) P(q) / (a + C), q = (a - C)/(a + C)
+        (one division, no small-a branch); exp(-t*t/2) with t*t split exactly
+        (hi + lo) and scaled by 2**EXP_OFFSET so that it stays normal; Phi(-t) = erfc(a)/2 is
+        relatively accurate down to the subnormal range, Phi(t) = 1 - Phi(-t);
+        phi = exp(-t*t/2)/sqrt(2 pi).  Beyond GELU_XMAX both round to 0.  NaN -> NaN."""
+        t = abs(x)
+        t = GELU_XMAX if t > GELU_XMAX else t
+        h = HALF * t
+        hi = -(t * h)                              # -t*t/2 = hi + lo exactly
+        lo = -fma(t, h, -(t * h))
+        tt = hi * INV_LN2 + SHIFT
+        k = tt - SHIFT
+        r = (hi - k * LN2_HI) + (lo - k * LN2_LO)   # the first part is exact
+        sc = pow2(k + EXP_OFFSET)
+        ex = fma(r + r * r * p_exp(r), sc, sc)
+        a = t * INV_SQRT2
+        rc = ONE / (a + GELU_C)
+        q = (a - GELU_C) * rc
+        e = ex * (p_gelu(q) * rc)
+        cdf = e if x < ZERO else ONE - e
+        return cdf, ex * GELU_PDF_DOWN
+
     # ---- log family ---------------------------------------------------------------------------
     @jit
     def _log1p_f(f, k):
@@ -249,7 +319,14 @@ def build_math(F):
         s = a * a
         small = a + a * s * p_tanh(s)
         ac = TANH_CLAMP if a > TANH_CLAMP else a
-        big = ONE - TWO / (exp_core(ac + ac) + ONE)
+        # e**(2a) + 1 = p*2**k + (2**k + 1) with one rounding (2**k + 1 is exact for k <= 23/52)
+        v = ac + ac
+        t = v * INV_LN2 + SHIFT
+        k = t - SHIFT
+        r = v - k * LN2_HI
+        r = r - k * LN2_LO
+        sc = pow2(k)
+        big = ONE - TWO / fma(r + r * r * p_exp(r), sc, sc + ONE)
         return copysign(small if a < TANH_SMALL else big, x)
 
     # ---- erfc / erf -----------------------------------------------------------------------------
@@ -315,7 +392,9 @@ def build_math(F):
 
     ns = _pytypes.SimpleNamespace(
         dtype=F, exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
-        exp_neg_square=exp_neg_square, exp_core=exp_core, exp_scaled=exp_scaled, erfc_core=erfc_core,
+        exp_neg_square=exp_neg_square, exp_core=exp_core,
+        exp_bounded=exp_bounded,
+        log1p_unit=log1p_unit, normal_cdf_pdf=normal_cdf_pdf, exp_scaled=exp_scaled, erfc_core=erfc_core,
         fma=fma, copysign=copysign, pow2=pow2, ldexp_split=ldexp_split,
         prefer_vector_width_512=prefer_vector_width_512,
     )
