@@ -146,7 +146,9 @@ def math_context():
                      "EXPONENT_MAGIC_BITS"):
             ctx[name] = f"{ctx[name]}{'LL' if d['BITS'] == 64 else ''}"
         dtypes.append(ctx)
-    return dict(dtypes=dtypes, horner=horner, literal=literal)
+    return dict(dtypes=dtypes, horner=horner, literal=literal,
+                # any other value of the table, raw: coefficient(name, dtype)
+                coefficient=lambda name, dtype: _lookup(C, name, dtype))
 
 
 def kernels_context(variant: str):
