@@ -23,7 +23,7 @@ import fastact as fa
 from fastact import _backends
 from fastact.spec import SPECS
 
-from helpers import elementwise_cases, from_output_allowed
+from helpers import assert_close, elementwise_cases, from_output_allowed
 
 pytestmark = pytest.mark.skipif(not _backends.available("numba"), reason="numba backend not available")
 
@@ -97,16 +97,6 @@ def _public(name, params, form, x, y, backend):
     return result[0] if isinstance(result, tuple) else result
 
 
-def _ulp_distance(a, b):
-    """Elementwise ULP distance (NaN == NaN, inf == inf)."""
-    a, b = np.asarray(a), np.asarray(b)
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    spacing = np.spacing(np.maximum(np.abs(a), np.abs(b)).astype(a.dtype))
-    with np.errstate(invalid="ignore"):
-        d = np.abs(a.astype(np.float64) - b.astype(np.float64)) / spacing.astype(np.float64)
-    return np.where(same, 0.0, d)
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_scalar_functions_from_njit_match_the_public_functions(dtype):
     program, rows = _scalar_program()
@@ -121,10 +111,10 @@ def test_scalar_functions_from_njit_match_the_public_functions(dtype):
         expected = _public(name, params, form, x, ys[k], "numba")
         assert expected.dtype == out.dtype
         np.testing.assert_array_equal(out[r], expected, err_msg=what)       # bit-for-bit
-        # and the default backend within the suite's accuracy (4 ULP here)
+        # and the default backend within the suite's tolerance (the backends' polynomials differ
+        # in their last bits: e.g. gelu float64 up to 8 ULP apart, gelu' near its root more)
         other = _public(name, params, form, x, ys[k], auto)
-        finite = np.isfinite(other) & (np.abs(other) > np.finfo(dtype).tiny)
-        assert _ulp_distance(out[r][finite], other[finite]).max(initial=0) <= 4, what
+        assert_close(out[r], other.astype(np.float64), dtype, what)
 
 
 def test_scalar_functions_inline_and_vectorize_in_a_default_njit_loop():
