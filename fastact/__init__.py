@@ -13,6 +13,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# libgomp, the OpenMP runtime of the Cython kernels (and of Numba's "omp" threading layer), keeps
+# its threads spinning for ~300,000 iterations after each parallel region; in an inference loop
+# that steals the cores from the BLAS threads of the next matmul (examples/mlp_inference.py, 2
+# threads: 66 -> 48 ms per forward pass).  A short spin keeps back-to-back kernels as fast
+# (relu_/gelu_ at 1e5-1e7 unchanged; OMP_WAIT_POLICY=passive would make them 1.2-3x slower).
+# It must be set before libgomp loads; a value the user set wins.
+_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 from . import spec as _spec
 from ._api import make_all as _make_all
 from ._config import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
