@@ -41,7 +41,7 @@ from numba.extending import intrinsic, overload
 from .. import _embed_checks as _checks
 from .. import spec as _spec
 from ..spec import REQUIRED, SPECS, Activation, Param, kernel_source
-from . import loops, scalar_function
+from . import loops, scalar_function, softmax_kernel
 
 #: Options of every function compiled here: those of the backend's kernels.
 OPTIONS = dict(loops.KERNEL_OPTIONS)
@@ -280,6 +280,11 @@ def _implementation(entry: Entry, F, choices: dict, key):
         lines.append(f"    args = {args_source}")
         lines.append(_elementwise_loop(entry, key, "args").rstrip("\n"))
         lines.append(f"    return {_first(entry)}")
+    return _define(lines, namespace, entry, F, memo)
+
+
+def _define(lines, namespace, entry: Entry, F, memo):
+    """exec the implementation's source lines in `namespace`; remember and return `impl`."""
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<{entry.where}:{F.__name__}>", "exec"), namespace)
     impl = namespace["impl"]
@@ -289,25 +294,12 @@ def _implementation(entry: Entry, F, choices: dict, key):
     return impl
 
 
-def _memo(key, make):
-    value = _compiled.get(key)
-    if value is None:
-        with _lock:
-            value = _compiled.get(key)
-            if value is None:
-                value = _compiled[key] = make()
-    return value
-
-
 def _row_implementation(entry: Entry, F, key, memo):
     """softmax / log_softmax over the last axis: the Numba backend's row loops, serial."""
-    from . import _math_for
     layout, ndim = key
     log = entry.spec.name == "log_softmax"
-    template = loops.softmax_forward if entry.form == "inplace" else loops.softmax_backward
-    rows = _memo(("rows", entry.form, F), lambda: loops.specialize(
-        template, f"jit_{entry.form}_rows_{F.__name__}", parallel=False,
-        options=loops.REDUCTION_OPTIONS, cache=False, exp=_math_for(F).exp))
+    # the backend's own serial row kernel (same math as fastact.softmax(..., backend="numba"))
+    rows = softmax_kernel("forward" if entry.form == "inplace" else "backward", F, False)
     names = entry.leading
     # the template's arguments: (x, out, log, nchunks) / (grad, y, out, log, nchunks), out = the first
     call = ", ".join(f"{n}_" for n in names) + f", {names[0]}_, {log}, 1"
@@ -329,14 +321,7 @@ def _row_implementation(entry: Entry, F, key, memo):
         lines.append(f"    if {a}.shape != {b}.shape:\n"
                      f"        raise ValueError({f'{entry.where}: {a} and {b} have different shapes'!r})")
     lines += [body.rstrip("\n"), f"    return {names[0]}"]
-    source = "\n".join(lines) + "\n"
-    namespace = dict(np=np, _rows=rows)
-    exec(compile(source, f"<{entry.where}:{F.__name__}>", "exec"), namespace)
-    impl = namespace["impl"]
-    impl.__source__ = source
-    with _lock:
-        _compiled[memo] = impl
-    return impl
+    return _define(lines, dict(np=np, _rows=rows), entry, F, memo)
 
 
 #: The last rejected literal choice, per thread (see _check_param_type).
