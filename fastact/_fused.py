@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _config, _policy
-from ._config import state as _state
-from ._dispatch import (_COMPUTE, _backend_module, _separate, as_input, as_writeable,
+from . import _backends
+from ._dispatch import (_COMPUTE, _kernel_backend, _parallelism, _separate, as_input, as_writeable,
                         check_out, check_same, normalize_axis)
 from .spec import FAMILIES, SPECS
 
@@ -64,15 +63,6 @@ def _resolve(act, params, where):
         raise ValueError(f"{where}: rrelu in training mode draws random slopes; it is not fused "
                          "(add the bias, then call fastact.rrelu_)")
     return op, values, resolved
-
-
-def _backend_name(backend, family, dtype, size, where):
-    name = backend or _config.current_backend()
-    if backend is not None:
-        _config._check_backend(backend, where)
-    if name == "auto":
-        name = _policy.choose(family, dtype, size)
-    return name
 
 
 def _bias_vector(bias, channels, dtype, where):
@@ -119,10 +109,9 @@ def _layout(shape, ax):
     return "planes", (outer, shape[ax], inner)
 
 
-def _chunks(layout, shape, family, size):
-    threads = _state.num_threads
-    if threads <= 1 or size < _policy.PARALLEL_THRESHOLD[FAMILIES[family].cost]:
-        return 1
+def _chunks(layout, shape, family, size, module):
+    """Blocks for the kernel: the dispatcher's serial/parallel rule, at most one per row."""
+    _, threads = _parallelism(size, FAMILIES[family].cost, module)
     rows = shape[0] if layout == "rows" else shape[0] * shape[1]
     return max(1, min(threads, rows))
 
@@ -140,11 +129,11 @@ def forward(x, bias, act, axis, out, zero_counts, backend, params, where):
         _check_counts(zero_counts, channels, where)
     if x.size == 0:
         return out
-    name = _backend_name(backend, r.family, compute, x.size, where)
+    name = _kernel_backend(backend, where)
     if name == "numpy":
         _forward_numpy(op, values, x, b, ax, out, zero_counts)
         return out
-    module = _backend_module(name, where)
+    module = _backends.load(name)
     inplace = out is x
     if not inplace:
         (x,) = _separate((x,), out)
@@ -154,14 +143,12 @@ def forward(x, bias, act, axis, out, zero_counts, backend, params, where):
         work = np.array(x, dtype=compute, order="C")
         source = work
     layout, shape = _layout(x.shape, ax)
-    nchunks = _chunks(layout, shape, r.family, x.size)
+    nchunks = _chunks(layout, shape, r.family, x.size, module)
     count = zero_counts is not None
     count_dtype = _COUNT_DTYPE[compute]
     parts = np.zeros((nchunks, channels), count_dtype) if count else _dummy_parts(nchunks, count_dtype)
     kernel = _kernel(module, layout, r.family, "forward", compute, nchunks > 1, b is not None, count,
                      source is work)
-    if nchunks > 1:
-        module.set_threads(nchunks)
     bias_arg = b if b is not None else _zeros(channels, compute)
     src, dst = source.reshape(shape), work.reshape(shape)
     # Partial counts are int32 for float32 data: slabs of < 2**31 elements cannot overflow them.
@@ -264,10 +251,10 @@ def backward(grad, saved, bias, act, axis, out, from_output, backend, params, wh
     grad_bias = np.zeros(channels, grad.dtype)
     if grad.size == 0:
         return out, grad_bias
-    name = _backend_name(backend, r.family, compute, grad.size, where)
+    name = _kernel_backend(backend, where)
     if name == "numpy":
         return out, _backward_numpy(op, values, grad, saved, b, ax, out, from_output)
-    module = _backend_module(name, where)
+    module = _backends.load(name)
     grad, saved = _separate((grad, saved), out)
     inplace = out is grad
     direct = (grad.dtype == compute and grad.flags.c_contiguous and saved.flags.c_contiguous
@@ -279,13 +266,11 @@ def backward(grad, saved, bias, act, axis, out, from_output, backend, params, wh
         s = np.ascontiguousarray(saved, dtype=compute)
         work = g if (inplace or g is not grad) else np.empty_like(g)
     layout, shape = _layout(grad.shape, ax)
-    nchunks = _chunks(layout, shape, r.family, grad.size)
+    nchunks = _chunks(layout, shape, r.family, grad.size, module)
     parts = np.zeros((nchunks, channels), np.float64)
     direction = "backward_from_output" if from_output else "backward"
     kernel = _kernel(module, layout, r.family, direction, compute, nchunks > 1, not from_output, False,
                      work is g)
-    if nchunks > 1:
-        module.set_threads(nchunks)
     kernel(g.reshape(shape), s.reshape(shape), b, work.reshape(shape), parts, r.args[compute], nchunks)
     if work is not out:
         np.copyto(out, work, casting="same_kind")
