@@ -21,8 +21,9 @@ from fastact import _backends
 __all__ = ["add_arguments", "run", "QUICK"]
 
 #: What --quick means: enough to see the picture in under a minute.
-QUICK = {"sizes": [10**3, 10**5, 10**6], "dtypes": ["float32"], "repeats": 5, "target": 0.001, "budget": 0.1}
-DEFAULTS = {"repeats": 7, "target": 0.005, "budget": 1.0}
+QUICK = {"sizes": [10**3, 10**5, 10**6], "dtypes": ["float32"], "repeats": 5, "target": 0.001, "budget": 0.1,
+         "settle": 0.005}
+DEFAULTS = {"repeats": 7, "target": 0.005, "budget": 1.0, "settle": 0.03}
 DTYPES = ("float32", "float64")
 _DIRECTION_ALIASES = {"forward": "forward", "fwd": "forward", "inplace": "inplace", "in-place": "inplace",
                       "in_place": "inplace", "backward": "backward", "bwd": "backward"}
@@ -98,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--repeats", type=int, metavar="N", help="timed rounds per implementation (default 7, --quick 5)")
     how.add_argument("--target-time", type=float, metavar="SECONDS",
                      help="duration of one timed batch of calls (default 0.005, --quick 0.001)")
+    how.add_argument("--settle-time", type=float, metavar="SECONDS",
+                     help="untimed calls before each timed batch, so that no batch starts on another "
+                          "library's spinning threads or on sleeping cores (default 0.03, --quick 0.005)")
     how.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
     how.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -158,7 +162,10 @@ def _resolve(args, parser):
                    repeats=args.repeats or quick.get("repeats") or DEFAULTS["repeats"],
                    min_repeats=min(3, args.repeats or 3),
                    target=args.target_time or quick.get("target") or DEFAULTS["target"],
-                   budget=quick.get("budget") or DEFAULTS["budget"], quick=args.quick)
+                   budget=quick.get("budget") or DEFAULTS["budget"],
+                   settle=args.settle_time if args.settle_time is not None
+                   else quick.get("settle", DEFAULTS["settle"]),
+                   quick=args.quick)
 
 
 def run(args, parser, argv=None, prog="python -m fastact bench") -> int:

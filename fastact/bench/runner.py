@@ -31,6 +31,7 @@ class Options:
     min_repeats: int = 3
     target: float = 0.005                       # seconds per timed batch
     budget: float = 1.0                         # seconds per implementation and function
+    settle: float = 0.03                        # untimed seconds before each timed batch
     quick: bool = False
 
 
@@ -126,8 +127,14 @@ class _Session:
         for name, call in calls.items():
             result.notes.setdefault(function, {})[name] = call
         reset = workload.reset if direction == "inplace" else None
+        # ONNX Runtime's pool spins for ~30 ms of CPU after a run: time it last in each round, so
+        # that the single-threaded NumPy baseline (and its settle period) follows it, not a
+        # multithreaded implementation that would share its cores with the spinning threads.
+        if "ort" in fns:
+            fns["ort"] = fns.pop("ort")
         timings = measure_group(fns, reset=reset, repeats=options.repeats, min_repeats=options.min_repeats,
-                                target=options.target, budget=options.budget)
+                                target=options.target, budget=options.budget,
+                                settle=options.settle)
         if reset is not None:
             reset()
         for name, timing in timings.items():

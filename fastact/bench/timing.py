@@ -13,6 +13,11 @@ bottleneck's autotimeit).
    neighbour slows all implementations of a group alike rather than whichever ran at that moment.
    Up to ``repeats`` rounds; an implementation stops after ``min_repeats`` rounds once it has used
    its ``budget`` of seconds (slow baselines at 10^7).
+   Before every timed batch the implementation runs untimed for ``settle`` seconds (at least one
+   call): implementations disturb whoever runs after them. ONNX Runtime's pool spins for ~30 ms
+   of CPU after each run (measured: it made the next 5 ms batch of fastact's relu at 10^6 float32
+   4.6x slower), and a core whose thread slept for 10 ms or more runs the next calls up to 4x
+   slower on these VMs. The settle period makes each batch start on running threads of its own.
 4. **Statistics**: the median time per call over the rounds (also min and interquartile range).
 
 In-place functions change their input, and with it what the next call computes (relu_ of a
@@ -77,6 +82,17 @@ def _batch(fn, number, reset=None) -> float:
             gc.enable()
 
 
+def _settle(fn, reset, seconds) -> None:
+    """Call `fn` untimed for `seconds` (at least once)."""
+    end = _clock() + seconds
+    while True:
+        if reset is not None:
+            reset()
+        fn()
+        if _clock() >= end:
+            return
+
+
 def _calibrate(fn, reset, target, seconds_one_call, max_number=1 << 22) -> int:
     if seconds_one_call >= target:
         return 1
@@ -91,12 +107,12 @@ def _calibrate(fn, reset, target, seconds_one_call, max_number=1 << 22) -> int:
 
 def measure_group(fns: dict[str, Callable[[], object]], *, reset: Callable[[], object] | None = None,
                   repeats: int = 7, min_repeats: int = 3, target: float = 0.005,
-                  budget: float = 1.0) -> dict[str, Timing]:
+                  budget: float = 1.0, settle: float = 0.03) -> dict[str, Timing]:
     """Time every callable of `fns` (name -> zero-argument callable) on interleaved rounds.
 
     reset: called before every call when the callables change their input (see the module doc).
     target: seconds per batch; budget: seconds after which an implementation stops at
-    `min_repeats` rounds. Returns name -> `Timing` (seconds per call)."""
+    `min_repeats` rounds; settle: seconds of untimed calls before each timed batch. Returns name -> `Timing` (seconds per call)."""
     first, number = {}, {}
     for name, fn in fns.items():
         if reset is not None:
@@ -124,6 +140,7 @@ def measure_group(fns: dict[str, Callable[[], object]], *, reset: Callable[[], o
             reset_cost = _batch(reset, reset_batch) / reset_batch
         for name in active:
             n = number[name]
+            _settle(fns[name], reset, settle)
             elapsed = _batch(fns[name], n, reset)
             spent[name] += elapsed
             per_call = elapsed / n
