@@ -49,6 +49,7 @@ def _get_workload(size, dtype) -> impl.Workload:
     if (size, dtype) not in _workload:
         _workload.clear()
         _workload[(size, dtype)] = impl.Workload(size, dtype)
+        _workload[(size, dtype)].threads = fastact.get_num_threads()    # resets write in parallel too
     return _workload[(size, dtype)]
 
 

@@ -126,6 +126,7 @@ class _Session:
         fns, first, calls = self._prepare(implementations, workload, bound, function, direction, threads)
         for name, call in calls.items():
             result.notes.setdefault(function, {})[name] = call
+        workload.threads = threads
         reset = workload.reset if direction == "inplace" else None
         # ONNX Runtime's pool spins for ~30 ms of CPU after a run: time it last in each round, so
         # that the single-threaded NumPy baseline (and its settle period) follows it, not a
