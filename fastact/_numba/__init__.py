@@ -152,7 +152,8 @@ def softmax_kernel(direction: str, dtype, parallel: bool):
         template = loops.softmax_forward if direction == "forward" else loops.softmax_backward
         name = f"softmax_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}"
         return loops.specialize(template, name, parallel=parallel, options=loops.REDUCTION_OPTIONS,
-                                exp=_math_for(F).exp_bounded)  # arguments <= 0: no upper clamp needed
+                                exp=_math_for(F).exp_bounded,  # arguments <= 0: no upper clamp needed
+                                **loops.max_key_constants(F))
 
     return _memo(("softmax", direction, F, parallel), make)
 

@@ -38,6 +38,7 @@ from numba import prange
 # Called first in every parallel block (the block is its own LLVM function when parallel): asks
 # LLVM for 512-bit vectors, which it does not use by default on Intel server CPUs; the
 # transcendental loops run 1.1-1.5x faster with them here (ignored without AVX-512).
+from .intrinsics import bits_float, float_bits
 from .intrinsics import prefer_vector_width_512 as wide
 
 # Chunk boundaries fall on multiples of this many elements (64 bytes of float32), so that two
@@ -319,6 +320,14 @@ row_sum = numba.njit(error_model="numpy", fastmath={"contract", "reassoc"}, nogi
 
 # --- softmax / log_softmax over the rows of a 2-D array --------------------------------------------
 
+def max_key_constants(F) -> dict:
+    """The bindings of softmax_forward's integer-key max for float dtype F: key(b) = b ^ ((b >>
+    (bits - 1)) & magnitude mask) orders the bit patterns as the floats (and is its own inverse)."""
+    I, shift, mag = (np.int32, 31, 0x7fffffff) if F is np.float32 else (np.int64, 63, 0x7fffffffffffffff)
+    start = int(np.array(-np.inf, F).view(I))
+    return dict(KEY_INT=I, KEY_SHIFT=shift, KEY_MAG=mag, KEY_START=I(start ^ ((start >> shift) & mag)))
+
+
 def softmax_forward(x, out, log, nchunks):
     rows, cols = x.shape
     for c in prange(nchunks):
@@ -328,11 +337,15 @@ def softmax_forward(x, out, log, nchunks):
         for r in range(r0, r1):
             xs = x[r]
             os_ = out[r]
-            m = -np.inf
+            # the max on integer keys (bits with the magnitude flipped for negatives: the same
+            # order as the floats), which LLVM vectorizes; a float max reduction stays scalar even
+            # with fast-math flags. A NaN may win here, and poisons the row as the sum would.
+            kmax = KEY_START  # noqa: F821
             for i in range(cols):
-                v = xs[i]
-                m = v if v > m else m          # NaN is skipped here and poisons the sum below
-            m = xs.dtype.type(m)
+                b = float_bits(xs[i])
+                k = KEY_INT(b ^ ((b >> KEY_SHIFT) & KEY_MAG))  # noqa: F821
+                kmax = k if k > kmax else kmax
+            m = bits_float(KEY_INT(kmax ^ ((kmax >> KEY_SHIFT) & KEY_MAG)))  # noqa: F821
             s = 0.0
             if log:
                 for i in range(cols):
