@@ -18,6 +18,9 @@ bottleneck's autotimeit).
    of CPU after each run (measured: it made the next 5 ms batch of fastact's relu at 10^6 float32
    4.6x slower), and a core whose thread slept for 10 ms or more runs the next calls up to 4x
    slower on these VMs. The settle period makes each batch start on running threads of its own.
+   After a long batch (the one-thread NumPy baseline at 10^7: 40-100 ms with one core idle) the
+   next implementation settles for 3x that batch (at most MAX_SETTLE): measured, fastact's silu_
+   at 10^7 float64 ran 15 ms instead of 7-8 right after it, recovering over ~300 ms.
 4. **Statistics**: the median time per call over the rounds (also min and interquartile range).
 
 In-place functions change their input, and with it what the next call computes (relu_ of a
@@ -82,6 +85,10 @@ def _batch(fn, number, reset=None) -> float:
             gc.enable()
 
 
+#: Upper bound of the settle period (seconds).
+MAX_SETTLE = 0.5
+
+
 def _settle(fn, reset, seconds) -> None:
     """Call `fn` untimed for `seconds` (at least once)."""
     end = _clock() + seconds
@@ -138,10 +145,14 @@ def measure_group(fns: dict[str, Callable[[], object]], *, reset: Callable[[], o
         reset_cost = 0.0
         if reset_batch:
             reset_cost = _batch(reset, reset_batch) / reset_batch
+        previous = 0.0
         for name in active:
             n = number[name]
-            _settle(fns[name], reset, settle)
+            # a long batch before (the one-thread NumPy baseline at 10^7) leaves a core idle for as
+            # long; the multithreaded call after it then runs up to 2x slower for a few hundred ms
+            _settle(fns[name], reset, min(max(settle, 3 * previous), MAX_SETTLE))
             elapsed = _batch(fns[name], n, reset)
+            previous = elapsed
             spent[name] += elapsed
             per_call = elapsed / n
             if reset is not None and n > 1:
