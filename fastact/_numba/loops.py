@@ -35,10 +35,11 @@ import numba
 import numpy as np
 from numba import prange
 
+from .intrinsics import bits_float, float_bits
+
 # Called first in every parallel block (the block is its own LLVM function when parallel): asks
 # LLVM for 512-bit vectors, which it does not use by default on Intel server CPUs; the
 # transcendental loops run 1.1-1.5x faster with them here (ignored without AVX-512).
-from .intrinsics import bits_float, float_bits
 from .intrinsics import prefer_vector_width_512 as wide
 
 # Chunk boundaries fall on multiples of this many elements (64 bytes of float32), so that two

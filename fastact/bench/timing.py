@@ -119,7 +119,8 @@ def measure_group(fns: dict[str, Callable[[], object]], *, reset: Callable[[], o
 
     reset: called before every call when the callables change their input (see the module doc).
     target: seconds per batch; budget: seconds after which an implementation stops at
-    `min_repeats` rounds; settle: seconds of untimed calls before each timed batch. Returns name -> `Timing` (seconds per call)."""
+    `min_repeats` rounds; settle: seconds of untimed calls before each timed batch (three times
+    the previous batch when that was longer). Returns name -> `Timing` (seconds per call)."""
     first, number = {}, {}
     for name, fn in fns.items():
         if reset is not None:
@@ -137,6 +138,7 @@ def measure_group(fns: dict[str, Callable[[], object]], *, reset: Callable[[], o
     reset_batch = max((n for n in number.values() if n > 1), default=0) if reset is not None else 0
     samples = {name: [] for name in fns}
     spent = dict.fromkeys(fns, 0.0)
+    previous = 0.0                          # seconds of the batch timed last (any implementation)
     for round_ in range(repeats):
         active = [name for name in fns
                   if round_ < min_repeats or spent[name] < budget]
@@ -145,7 +147,6 @@ def measure_group(fns: dict[str, Callable[[], object]], *, reset: Callable[[], o
         reset_cost = 0.0
         if reset_batch:
             reset_cost = _batch(reset, reset_batch) / reset_batch
-        previous = 0.0
         for name in active:
             n = number[name]
             # a long batch before (the one-thread NumPy baseline at 10^7) leaves a core idle for as
