@@ -477,9 +477,14 @@ def _layout(arrays):
     return False, _blocks_2d(views, shape)
 
 
-def rows_layout(arrays):
-    """Blocks of 2-D (rows, n) views for same-shape arrays whose LAST axis is the row axis; the
-    leading axes are coalesced where the strides allow."""
+def rows_layout(arrays, ax):
+    """Blocks of 2-D (rows, n) views for same-shape arrays whose row axis is `ax`; the other axes
+    are coalesced where the strides allow. C-contiguous arrays with `ax` last are one reshape
+    (the common case: moveaxis and the general walk cost ~20 us a call)."""
+    first = arrays[0]
+    if ax == first.ndim - 1 and all(a.flags.c_contiguous for a in arrays):
+        return [tuple(a.reshape(-1, first.shape[-1]) for a in arrays)]
+    arrays = tuple(np.moveaxis(a, ax, -1) for a in arrays)
     shape, strides = _coalesce(arrays, keep_last=True)
     views = [as_strided(a, shape, s) for a, s in zip(_flipped(arrays, keep_last=True), strides)]
     if len(shape) == 1:
@@ -685,17 +690,6 @@ class PReLUOp:
         return per_channel if w.size == shape3[1] else np.array([per_channel.sum()])
 
 
-def _softmax_rows(arrays, ax):
-    """2-D (rows, n) views of same-shape arrays with the softmax axis `ax` last. C-contiguous
-    arrays along their last axis are one reshape (the common case: moveaxis and the general
-    layout walk cost ~20 us a call); anything else goes through rows_layout."""
-    first = arrays[0]
-    if ax == first.ndim - 1 and all(a.flags.c_contiguous for a in arrays):
-        cols = first.shape[-1]
-        return [tuple(a.reshape(-1, cols) for a in arrays)]
-    return rows_layout(tuple(np.moveaxis(a, ax, -1) for a in arrays))
-
-
 class SoftmaxOp:
     """softmax and log_softmax along `axis`."""
 
@@ -733,7 +727,7 @@ class SoftmaxOp:
         module = _backends.load(name)
         parallel, nchunks = _parallelism(x.size, "compute", module)
         kernel = module.softmax_kernel("forward", out.dtype, parallel)
-        for x2, o2 in _softmax_rows((x, out), ax):
+        for x2, o2 in rows_layout((x, out), ax):
             kernel(x2, o2, self.log, nchunks)
         return out
 
@@ -766,7 +760,7 @@ class SoftmaxOp:
         module = _backends.load(name)
         parallel, nchunks = _parallelism(grad.size, "compute", module)
         kernel = module.softmax_kernel("backward", out.dtype, parallel)
-        for g2, y2, o2 in _softmax_rows((grad, y, out), ax):
+        for g2, y2, o2 in rows_layout((grad, y, out), ax):
             kernel(g2, y2, o2, self.log, nchunks)
         return out
 
