@@ -55,9 +55,9 @@ def _load(name: str, path: str):
 
 
 def load_families():
-    """[(name, args, from_output)] in spec order, from fastact/spec.py."""
+    """[(name, args, from_output, cost)] in spec order, from fastact/spec.py."""
     spec = _load("_fastact_spec_for_build", os.path.join(PACKAGE, "spec.py"))
-    return [(f.name, tuple(f.args), bool(f.from_output)) for f in spec.FAMILIES.values()]
+    return [(f.name, tuple(f.args), bool(f.from_output), f.cost) for f in spec.FAMILIES.values()]
 
 
 def coefficients_path() -> str:
@@ -158,7 +158,7 @@ def kernels_context(variant: str):
     families = load_families()
     dtypes = [dict(T=d["T"], S=d["S"], dtype=name) for name, d in DTYPES.items()]
     kernels = []
-    for family, args, from_output in families:
+    for family, args, from_output, cost in families:
         directions = ["forward", "backward"] + (["backward_from_output"] if from_output else [])
         for direction in directions:
             inputs = ("x",) if direction == "forward" else ("grad", "saved")
@@ -170,6 +170,8 @@ def kernels_context(variant: str):
                     function=f"{family}_{direction}",
                     inputs=inputs,
                     args=args,
+                    # "compute" loops prefetch their inputs (see PREFETCH_BYTES in the template)
+                    prefetch=cost == "compute",
                     # const float* x,          / const float* grad, const float* saved,
                     pointer_params="".join(f"const {T}* {i}, " for i in inputs),
                     # x,  /  grad, saved,
