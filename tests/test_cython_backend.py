@@ -269,7 +269,7 @@ def test_blocks_cover_every_element_once(n, dtype):
     """Serial and every chunk count, contiguous and strided (negative strides, a row split
     between chunks), in place and out of place: the kernel's result is the reference's.  elu,
     softplus and tanh are compute families, whose contiguous loops run in prefetching chunks
-    (1024/512 elements, prefetch window 4 KiB ahead): the sizes cross both boundaries."""
+    (1 KiB chunks, prefetches 4 KiB ahead): the sizes cross both boundaries."""
     family_args = {"leaky_relu": (0.2,), "elu": (1.0, 1.0, 1.0), "softplus": (1.0, 20.0)}
     x = sample((n,), dtype, seed=n)
     g = sample((n,), dtype, seed=n + 1, special=False)

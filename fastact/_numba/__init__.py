@@ -90,7 +90,10 @@ def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, par
         template = _TEMPLATES[(loop, contiguous, inplace)]
         name = "_".join((family, direction, _SUFFIX[F], "contig" if contiguous else "strided",
                          "parallel" if parallel else "serial") + (("inplace",) if inplace else ()))
-        return loops.specialize(template, name, parallel=parallel, cache=cache, scalar=scalar)
+        bindings = dict(scalar=scalar)
+        if contiguous:
+            bindings.update(loops.chunking(np.dtype(dtype).itemsize, FAMILIES[family].cost == "compute"))
+        return loops.specialize(template, name, parallel=parallel, cache=cache, **bindings)
 
     return _memo(key, make)
 

@@ -25,6 +25,11 @@ branches, and none produces poison: conversions to integer go through bit patter
     with sqrt(1/2) <= m < sqrt(2) (m is exact).  Garbage (no trap) for other x.
 ``float_bits(x)`` / ``bits_float(i)``
     The bit pattern as int32/int64 and back (for tests and for other modules).
+``prefetch(arr, i)``
+    Statement-like (returns None): a read prefetch of the cache line of ``arr[i]`` into every
+    cache level (``llvm.prefetch``; never faults, no bounds check, so callers keep i in range).
+    Outside the inner loop it does not block vectorization (inside, LLVM's vectorizer would
+    refuse the call).
 ``prefer_vector_width_512()``
     Statement-like (returns None), for kernel authors: call it once at the top of a jitted
     function to give *that* LLVM function the attribute ``"prefer-vector-width"="512"``, so its
@@ -41,11 +46,11 @@ its significand, so ``bits(k + SHIFT) - bits(SHIFT) == k`` exactly.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 __all__ = ["pow2", "ldexp_split", "fma", "copysign", "logb_sqrt2", "mant_sqrt2",
-           "float_bits", "bits_float", "prefer_vector_width_512"]
+           "float_bits", "bits_float", "prefer_vector_width_512", "prefetch"]
 
 # per float type: (int type, mantissa bits, exponent bias, SHIFT, bits of sqrt(1/2))
 _F32 = (ir.IntType(32), 23, 127, 12582912.0, 0x3F3504F3)
@@ -203,3 +208,23 @@ def prefer_vector_width_512(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, index):
+    if not (isinstance(arr, types.Array) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        i = context.cast(builder, args[1], sig.args[1], types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        address = builder.bitcast(builder.gep(ary.data, [i]), i8p)
+        # read, locality 3 (keep in all levels), data cache
+        builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, index), codegen

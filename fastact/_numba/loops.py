@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from .intrinsics import bits_float, float_bits
+from .intrinsics import bits_float, float_bits, prefetch
 
 # Called first in every parallel block (the block is its own LLVM function when parallel): asks
 # LLVM for 512-bit vectors, which it does not use by default on Intel server CPUs; the
@@ -78,17 +78,45 @@ def _block(c, nchunks, n):
 block = numba.njit(inline="always")(_block)
 
 
+# The contiguous elementwise loops of compute-bound families (spec cost "compute") run in chunks
+# of PREFETCH_CHUNK bytes, each first prefetching the inputs' cache lines PREFETCH_BYTES ahead:
+# such a loop fills the out-of-order window with arithmetic, its loads issue late and, beyond
+# L2, wait on L3 (memory time adds to compute time).  The same numbers as the Cython loops
+# (fastact/_cython/_kernels.pyx.tp); memory-bound loops stay one plain loop per block.
+PREFETCH_CHUNK = 1024
+PREFETCH_BYTES = 4096
+_NEVER = 1 << 40    # a chunk and a prefetch distance that no array reaches: the plain loop
+
+
+def chunking(itemsize: int, compute: bool) -> dict:
+    """The CHUNK, AHEAD and LINE globals (in elements) of a contiguous elementwise template."""
+    if not compute:
+        return dict(CHUNK=_NEVER, AHEAD=_NEVER, LINE=1)
+    return dict(CHUNK=PREFETCH_CHUNK // itemsize, AHEAD=PREFETCH_BYTES // itemsize, LINE=64 // itemsize)
+
+
+@numba.njit(inline="always")
+def prefetch_lines(a, start, stop, step):
+    for j in range(start, stop, step):
+        prefetch(a, j)
+
+
 # --- elementwise templates -------------------------------------------------------------------------
+
+# CHUNK, AHEAD, LINE: see chunking() (bound by specialize, like scalar).
 
 def forward_contiguous(x, out, args, nchunks):
     n = x.size
     for c in prange(nchunks):
         wide()
         lo, hi = block(c, nchunks, n)
-        xs = x[lo:hi]
-        os_ = out[lo:hi]
-        for i in range(xs.size):
-            os_[i] = scalar(xs[i], args)  # noqa: F821 (bound by specialize)
+        for b in range(lo, hi, CHUNK):  # noqa: F821
+            e = min(b + CHUNK, hi)  # noqa: F821
+            prefetch_lines(x, b + AHEAD, min(e + AHEAD, hi), LINE)  # noqa: F821
+            xs = x[b:e]
+            os_ = out[b:e]
+            for i in range(xs.size):
+                os_[i] = scalar(xs[i], args)  # noqa: F821 (bound by specialize)
 
 
 def backward_contiguous(grad, saved, out, args, nchunks):
@@ -96,11 +124,15 @@ def backward_contiguous(grad, saved, out, args, nchunks):
     for c in prange(nchunks):
         wide()
         lo, hi = block(c, nchunks, n)
-        gs = grad[lo:hi]
-        ss = saved[lo:hi]
-        os_ = out[lo:hi]
-        for i in range(gs.size):
-            os_[i] = scalar(gs[i], ss[i], args)  # noqa: F821
+        for b in range(lo, hi, CHUNK):  # noqa: F821
+            e = min(b + CHUNK, hi)  # noqa: F821
+            prefetch_lines(grad, b + AHEAD, min(e + AHEAD, hi), LINE)  # noqa: F821
+            prefetch_lines(saved, b + AHEAD, min(e + AHEAD, hi), LINE)  # noqa: F821
+            gs = grad[b:e]
+            ss = saved[b:e]
+            os_ = out[b:e]
+            for i in range(gs.size):
+                os_[i] = scalar(gs[i], ss[i], args)  # noqa: F821
 
 
 # In place, the output IS an input. The two-array templates above would still be correct, but
@@ -112,9 +144,12 @@ def forward_contiguous_inplace(x, args, nchunks):
     for c in prange(nchunks):
         wide()
         lo, hi = block(c, nchunks, n)
-        xs = x[lo:hi]
-        for i in range(xs.size):
-            xs[i] = scalar(xs[i], args)  # noqa: F821
+        for b in range(lo, hi, CHUNK):  # noqa: F821
+            e = min(b + CHUNK, hi)  # noqa: F821
+            prefetch_lines(x, b + AHEAD, min(e + AHEAD, hi), LINE)  # noqa: F821
+            xs = x[b:e]
+            for i in range(xs.size):
+                xs[i] = scalar(xs[i], args)  # noqa: F821
 
 
 def backward_contiguous_inplace(grad, saved, args, nchunks):
@@ -122,10 +157,14 @@ def backward_contiguous_inplace(grad, saved, args, nchunks):
     for c in prange(nchunks):
         wide()
         lo, hi = block(c, nchunks, n)
-        gs = grad[lo:hi]
-        ss = saved[lo:hi]
-        for i in range(gs.size):
-            gs[i] = scalar(gs[i], ss[i], args)  # noqa: F821
+        for b in range(lo, hi, CHUNK):  # noqa: F821
+            e = min(b + CHUNK, hi)  # noqa: F821
+            prefetch_lines(grad, b + AHEAD, min(e + AHEAD, hi), LINE)  # noqa: F821
+            prefetch_lines(saved, b + AHEAD, min(e + AHEAD, hi), LINE)  # noqa: F821
+            gs = grad[b:e]
+            ss = saved[b:e]
+            for i in range(gs.size):
+                gs[i] = scalar(gs[i], ss[i], args)  # noqa: F821
 
 
 def forward_strided(x, out, args, nchunks):
