@@ -9,8 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from fastact import _backends
+from fastact import _backends, reference
 from fastact.spec import FAMILIES
+from helpers import assert_close, sample
 
 numba_backend = _backends.load("numba")
 pytestmark = pytest.mark.skipif(numba_backend is None, reason="numba backend not available")
@@ -64,6 +65,31 @@ def test_transcendental_loops_are_vectorized_without_libm(family):
         assert not LIBM.search(asm), f"{family} {direction} calls libm: {LIBM.search(asm).group(0)}"
         packed = re.findall(r"\bv\w+ps\s+[^\n]*%[yz]mm", asm)
         assert len(packed) >= 8, f"{family} {direction}: no packed ymm/zmm arithmetic"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("n", [15, 255, 257, 1029, 5_121])
+def test_prefetching_chunks_cover_every_element_once(n, dtype):
+    """Compute families run their contiguous loops in 1 KiB chunks that prefetch 4 KiB ahead
+    (loops.chunking): serial and split, in place and not, every element is the reference's."""
+    x = sample((n,), dtype, seed=n)
+    g = sample((n,), dtype, seed=n + 1, special=False)
+    want = reference.tanh(x.astype(np.float64))
+    want_grad = reference.gelu_backward(g.astype(np.float64), x.astype(np.float64))
+    for parallel, counts in ((False, (1,)), (True, (1, 2, 3))):
+        forward = numba_backend.elementwise_kernel("tanh", "forward", dtype, True, parallel)
+        forward_inplace = numba_backend.elementwise_kernel("tanh", "forward", dtype, True, parallel, True)
+        backward = numba_backend.elementwise_kernel("gelu", "backward", dtype, True, parallel)
+        for nchunks in counts:
+            out = np.full_like(x, np.nan)
+            forward(x, out, (), nchunks)
+            assert_close(out, want, dtype, f"tanh parallel={parallel} nchunks={nchunks}")
+            inplace = x.copy()
+            forward_inplace(inplace, (), nchunks)
+            assert_close(inplace, want, dtype, f"tanh_ parallel={parallel} nchunks={nchunks}")
+            out = np.full_like(x, np.nan)
+            backward(g, x, out, (), nchunks)
+            assert_close(out, want_grad, dtype, f"gelu_backward parallel={parallel} nchunks={nchunks}")
 
 
 def test_second_process_loads_kernels_from_the_cache(tmp_path):
