@@ -55,6 +55,15 @@ class Family:
     cost: str = "memory"
 
 
+#: Loop tuning shared by both backends: the contiguous loops of "compute" families (not their
+#: derivatives from the output, a few multiplies) run in chunks of PREFETCH_CHUNK_BYTES, each
+#: first prefetching its inputs PREFETCH_AHEAD_BYTES ahead.  Such a loop fills the out-of-order
+#: window with arithmetic, so its loads issue late and, beyond L2, wait on L3: memory time adds to
+#: compute time instead of overlapping (tanh float32, one thread: 0.37 ns/element in L2, 0.48 at
+#: 10**7 without the prefetch, 0.37 with it).  Memory-bound loops keep the hardware prefetcher.
+PREFETCH_CHUNK_BYTES = 1024
+PREFETCH_AHEAD_BYTES = 4096
+
 #: Kernel families, in the order backends enumerate them.
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("relu", (), True),

@@ -54,10 +54,13 @@ def _load(name: str, path: str):
     return module
 
 
+def load_spec():
+    return _load("_fastact_spec_for_build", os.path.join(PACKAGE, "spec.py"))
+
+
 def load_families():
     """[(name, args, from_output, cost)] in spec order, from fastact/spec.py."""
-    spec = _load("_fastact_spec_for_build", os.path.join(PACKAGE, "spec.py"))
-    return [(f.name, tuple(f.args), bool(f.from_output), f.cost) for f in spec.FAMILIES.values()]
+    return [(f.name, tuple(f.args), bool(f.from_output), f.cost) for f in load_spec().FAMILIES.values()]
 
 
 def coefficients_path() -> str:
@@ -151,10 +154,14 @@ def math_context():
                 coefficient=lambda name, dtype: _lookup(C, name, dtype))
 
 
+SIZES = {"float": 4, "double": 8}
+
+
 def kernels_context(variant: str):
     """What _kernels.pyx.tp loops over: one entry per (family, direction, dtype), with the pieces
     of its signatures preformatted (Tempita expressions cannot run comprehensions over the
     template's own variables)."""
+    spec = load_spec()
     families = load_families()
     dtypes = [dict(T=d["T"], S=d["S"], dtype=name) for name, d in DTYPES.items()]
     kernels = []
@@ -170,8 +177,13 @@ def kernels_context(variant: str):
                     function=f"{family}_{direction}",
                     inputs=inputs,
                     args=args,
-                    # "compute" loops prefetch their inputs (see PREFETCH_BYTES in the template)
-                    prefetch=cost == "compute",
+                    # "compute" loops prefetch their inputs (fastact/spec.py, PREFETCH_*); a
+                    # derivative from the output is a few multiplies: memory-bound
+                    prefetch=cost == "compute" and direction != "backward_from_output",
+                    # in elements: a chunk, the prefetch distance, a cache line
+                    chunk=spec.PREFETCH_CHUNK_BYTES // SIZES[T],
+                    ahead=spec.PREFETCH_AHEAD_BYTES // SIZES[T],
+                    line=64 // SIZES[T],
                     # const float* x,          / const float* grad, const float* saved,
                     pointer_params="".join(f"const {T}* {i}, " for i in inputs),
                     # x,  /  grad, saved,

@@ -92,7 +92,9 @@ def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, par
                          "parallel" if parallel else "serial") + (("inplace",) if inplace else ()))
         bindings = dict(scalar=scalar)
         if contiguous:
-            bindings.update(loops.chunking(np.dtype(dtype).itemsize, FAMILIES[family].cost == "compute"))
+            # (a derivative from the output is a few multiplies: memory-bound, like relu)
+            compute = FAMILIES[family].cost == "compute" and direction != "backward_from_output"
+            bindings.update(loops.chunking(np.dtype(dtype).itemsize, compute))
         return loops.specialize(template, name, parallel=parallel, cache=cache, **bindings)
 
     return _memo(key, make)

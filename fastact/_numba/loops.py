@@ -35,6 +35,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from ..spec import PREFETCH_AHEAD_BYTES, PREFETCH_CHUNK_BYTES
 from .intrinsics import bits_float, float_bits, prefetch
 
 # Called first in every parallel block (the block is its own LLVM function when parallel): asks
@@ -57,7 +58,7 @@ REDUCTION_OPTIONS = dict(error_model="numpy", fastmath={"contract", "reassoc"}, 
 def _source_fingerprint() -> str:
     here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in sorted(here.glob("*.py")) + [here.parent / "_coefficients.py"]:
+    for path in sorted(here.glob("*.py")) + [here.parent / "_coefficients.py", here.parent / "spec.py"]:
         if path.exists():
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -78,13 +79,8 @@ def _block(c, nchunks, n):
 block = numba.njit(inline="always")(_block)
 
 
-# The contiguous elementwise loops of compute-bound families (spec cost "compute") run in chunks
-# of PREFETCH_CHUNK bytes, each first prefetching the inputs' cache lines PREFETCH_BYTES ahead:
-# such a loop fills the out-of-order window with arithmetic, its loads issue late and, beyond
-# L2, wait on L3 (memory time adds to compute time).  The same numbers as the Cython loops
-# (fastact/_cython/_kernels.pyx.tp); memory-bound loops stay one plain loop per block.
-PREFETCH_CHUNK = 1024
-PREFETCH_BYTES = 4096
+# The contiguous elementwise loops of compute-bound families run in chunks that prefetch their
+# inputs ahead (fastact/spec.py, PREFETCH_*: why and how much), like the Cython loops.
 _NEVER = 1 << 40    # a chunk and a prefetch distance that no array reaches: the plain loop
 
 
@@ -92,7 +88,8 @@ def chunking(itemsize: int, compute: bool) -> dict:
     """The CHUNK, AHEAD and LINE globals (in elements) of a contiguous elementwise template."""
     if not compute:
         return dict(CHUNK=_NEVER, AHEAD=_NEVER, LINE=1)
-    return dict(CHUNK=PREFETCH_CHUNK // itemsize, AHEAD=PREFETCH_BYTES // itemsize, LINE=64 // itemsize)
+    return dict(CHUNK=PREFETCH_CHUNK_BYTES // itemsize, AHEAD=PREFETCH_AHEAD_BYTES // itemsize,
+                LINE=64 // itemsize)
 
 
 @numba.njit(inline="always")
