@@ -28,7 +28,9 @@ def _prelu_truth(x, w, axis):
 def test_prelu_per_channel(backend, dtype, parallel):
     ctx = parallel_everywhere() if parallel else contextlib.nullcontext()
     with ctx:
-        for shape, axis in [((4, 3, 5), 1), ((4, 3), 1), ((2, 3, 4, 5), -1), ((6, 3, 2), 0), ((7,), 1), ((), 1)]:
+        # (2, 3, 37) and (2, 2, 300): channel rows long enough for the vectorized weight-gradient sum
+        for shape, axis in [((4, 3, 5), 1), ((4, 3), 1), ((2, 3, 4, 5), -1), ((6, 3, 2), 0), ((7,), 1), ((), 1),
+                            ((2, 3, 37), 1), ((2, 2, 300), 1)]:
             x = sample(shape, dtype, seed=1, special=False)
             channels = shape[axis] if len(shape) >= 2 else 1
             w = np.linspace(0.05, 0.4, channels)
