@@ -72,6 +72,27 @@ def test_exp_bounded(F):
     assert worst <= TARGET[F], (worst, where)
 
 
+@pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
+def test_pow2_shifted(F):
+    """pow2_shifted(v + SHIFT + BIAS + c) is 2**(round(v) + c) across the normal exponent range,
+    for the offsets c the primitives use (exp_core/tanh 0, expm1 -1, exp_bounded/normal_cdf_pdf
+    EXP_OFFSET); v need not be integral (the add rounds it, as in v*INV_LN2 + shifter)."""
+    from fastact._numba.intrinsics import pow2_shifted
+    f = numba.njit(lambda t: pow2_shifted(t))
+    sfx = "_F32" if F is np.float32 else "_F64"
+    fi = np.finfo(F)
+    bias = fi.maxexp - 1
+    shift = float(getattr(C, "SHIFT" + sfx))
+    for c in (0, -1, int(getattr(C, "EXP_OFFSET" + sfx))):
+        shifter = F(shift + bias + c)
+        for e in range(fi.minexp, fi.maxexp):          # 2**e normal: e = k + c
+            k = e - c
+            for v in (F(k), F(k) + F(0.375), F(k) - F(0.375)):
+                t = F(v + shifter)
+                assert F(t - shifter) == k, (c, k, v)
+                assert f(t) == F(2.0 ** e), (c, k, v, f(t))
+
+
 # --- log1p_unit --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)

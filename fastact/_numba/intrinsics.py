@@ -11,6 +11,13 @@ branches, and none produces poison: conversions to integer go through bit patter
     2.0**k for an integral-valued float k with emin <= k <= emax (-126..127 for float32,
     -1022..1023 for float64): a normal power of two built from its exponent field.  Outside that
     range (or for non-integral or NaN k) the result is unspecified (but no trap).
+``pow2_shifted(t)``
+    2.0**(k + c) from t = v + SHIFT + BIAS + c rounded to an integer (v*INV_LN2 + a "scale
+    shifter", see mathfn): the bits of t are bits(SHIFT) + BIAS + c + k, and the low 9 (float32)
+    / 12 (float64) bits of bits(SHIFT) are 0, so shifting left by the mantissa width leaves
+    (BIAS + c + k) << mantissa bits, the bits of 2**(k + c).  One shift, where ``pow2(k + c)``
+    costs an add and an integer add before it.  For k + c in the normal exponent range; garbage
+    (no trap) elsewhere.
 ``ldexp_split(x, k)``
     x * 2.0**k, rounded once, for integral-valued float k in [-2*126, 2*127] (float32) or
     [-2*1022, 2*1023] (float64): scales by 2**(k >> 1) and then 2**(k - (k >> 1)), both normal,
@@ -49,7 +56,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["pow2", "ldexp_split", "fma", "copysign", "logb_sqrt2", "mant_sqrt2",
+__all__ = ["pow2", "pow2_shifted", "ldexp_split", "fma", "copysign", "logb_sqrt2", "mant_sqrt2",
            "float_bits", "bits_float", "prefer_vector_width_512", "prefetch"]
 
 # per float type: (int type, mantissa bits, exponent bias, SHIFT, bits of sqrt(1/2))
@@ -90,6 +97,21 @@ def pow2(typingctx, k):
         return _pow2_of_int(builder, _k_to_int(builder, kv, info), kv.type, info)
 
     return k(k), codegen
+
+
+@intrinsic
+def pow2_shifted(typingctx, t):
+    if not _is_float(t):
+        return None
+    info = _info(t)
+
+    def codegen(context, builder, sig, args):
+        (tv,) = args
+        ity, mbits = info[0], info[1]
+        e = builder.shl(builder.bitcast(tv, ity), ir.Constant(ity, mbits))
+        return builder.bitcast(e, tv.type)
+
+    return t(t), codegen
 
 
 @intrinsic

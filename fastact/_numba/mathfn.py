@@ -58,8 +58,12 @@ is written ``x = C if x > C else x`` so that NaN passes through):
   subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
 * tanh: a = |x|; a < TANH_SMALL: a + a*s*TANH(s), s = a*a; else
   1 - 2/(exp_core(2*min(a, TANH_CLAMP)) + 1); copysign(result, x).
-* exp_bounded: as exp without the upper clamp, and (1 + p)*2**(k + EXP_OFFSET) * 2**-EXP_OFFSET
-  instead of ldexp_split (the first scale is normal for every k >= EXP_LO/ln2).
+* exp_bounded: as exp without the clamps (0 selected below EXP_LO), and
+  fma(p, s, s) * 2**-EXP_OFFSET with s = 2**(k + EXP_OFFSET) instead of ldexp_split (s is normal
+  for every k >= EXP_LO/ln2).
+* "Scale shifters": where 2**(k + c) is normal, t = v*INV_LN2 + (SHIFT + BIAS + c) gives both k
+  (t minus that constant) and, through ``pow2_shifted(t)`` (one integer shift of t's bits),
+  2**(k + c); exp_core, exp_bounded, expm1, tanh and normal_cdf_pdf scale this way.
 * log1p_unit: e + e*e*LOG1P_UNIT(e), a minimax fit on [0, 1].
 * normal_cdf_pdf: t = min(|x|, GELU_XMAX), a = t/sqrt(2); erfc(a) = exp(-t*t/2) * P(q)/(a + C) with
   q = (a - C)/(a + C) for all a (GELU_ERFC, no small-a branch); exp(-t*t/2) with t*t/2 = hi + lo
@@ -86,7 +90,7 @@ import numpy as np
 
 from .. import _coefficients as C
 from .intrinsics import (copysign, fma, ldexp_split, logb_sqrt2, mant_sqrt2, pow2,
-                         prefer_vector_width_512)
+                         pow2_shifted, prefer_vector_width_512)
 
 __all__ = ["build_math", "JIT_OPTIONS"]
 
@@ -143,6 +147,12 @@ def build_math(F):
     ENS_CLAMP = K("ENS_CLAMP")
     EXP_OFFSET = K("EXP_OFFSET")
     EXP_DOWN = F(2.0 ** -float(EXP_OFFSET))
+    # Scale shifters: t = v + SCALE_SHIFT* rounds v to an integer k as SHIFT does and leaves
+    # BIAS + c + k in t's low bits, so pow2_shifted(t) = 2**(k + c) (c = 0, EXP_OFFSET, -1).
+    BIAS = np.finfo(F).maxexp - 1
+    SCALE_SHIFT = F(float(SHIFT) + BIAS)
+    SCALE_SHIFT_UP = F(float(SHIFT) + BIAS + float(EXP_OFFSET))
+    SCALE_SHIFT_HALF = F(float(SHIFT) + BIAS - 1)
     GELU_C, GELU_XMAX = K("GELU_C"), K("GELU_XMAX")
     INV_SQRT2 = F(1.0 / math.sqrt(2.0))
     # Phi(-|x|) = erfc(a)/2 and the pdf, with the 2**-EXP_OFFSET of the scaled exp folded in
@@ -177,11 +187,12 @@ def build_math(F):
     def exp_core(x):
         """e**x for x in about [-86, 88] (float32) / [-707, 709] (float64): no clamping,
         a single normal power-of-two scale.  NaN -> NaN."""
-        t = x * INV_LN2 + SHIFT
-        k = t - SHIFT
+        t = x * INV_LN2 + SCALE_SHIFT
+        k = t - SCALE_SHIFT
         r = x - k * LN2_HI
         r = r - k * LN2_LO
-        return (ONE + (r + r * r * p_exp(r))) * pow2(k)
+        sc = pow2_shifted(t)
+        return fma(r + r * r * p_exp(r), sc, sc)         # (1 + p) * 2**k, one rounding
 
     @jit
     def exp_scaled2(xh, xl, sh, sl):
@@ -209,13 +220,14 @@ def build_math(F):
         x = F(x)
         xc = EXPM1_HI if x > EXPM1_HI else x
         xc = EXPM1_LO if xc < EXPM1_LO else xc
-        t = xc * INV_LN2 + SHIFT
-        k = t - SHIFT
-        k = ZERO if abs(xc) < EXPM1_SMALL else k   # no reduction (and no cancellation) near 0
+        t = xc * INV_LN2 + SCALE_SHIFT_HALF
+        # k = 0 near 0: no reduction (and no cancellation)
+        t = SCALE_SHIFT_HALF if abs(xc) < EXPM1_SMALL else t
+        k = t - SCALE_SHIFT_HALF
         r = xc - k * LN2_HI
         r = r - k * LN2_LO
         p = r + r * r * p_expm1(r)
-        th = pow2(k - ONE)
+        th = pow2_shifted(t)                      # 2**(k - 1)
         y = fma(p, th, th - HALF) * TWO
         return x if abs(x) < EXPM1_TINY else y
 
@@ -230,17 +242,20 @@ def build_math(F):
 
     @jit
     def exp_bounded(x):
-        """e**x for x <= EXP_BOUNDED_HI (NOT clamped above: the caller bounds x), clamped below
-        at EXP_LO: (1 + p) 2**(k + EXP_OFFSET) is normal down to exp(EXP_LO), and the final
-        2**-EXP_OFFSET rounds once (subnormal results computed).  Cheaper than exp: one clamp
-        and one scaling instead of two clamps and ldexp_split."""
+        """e**x for x <= EXP_BOUNDED_HI (NOT clamped above: the caller bounds x), 0 below
+        EXP_LO (where it rounds to 0): (1 + p) 2**(k + EXP_OFFSET) is normal down to
+        exp(EXP_LO), and the final 2**-EXP_OFFSET rounds once (subnormal results computed).
+        Cheaper than exp: one select and one scaling instead of two clamps and ldexp_split."""
         x = F(x)
-        x = EXP_LO if x < EXP_LO else x
-        t = x * INV_LN2 + SHIFT
-        k = t - SHIFT
+        t = x * INV_LN2 + SCALE_SHIFT_UP
+        k = t - SCALE_SHIFT_UP
         r = x - k * LN2_HI
         r = r - k * LN2_LO
-        return ((ONE + (r + r * r * p_exp(r))) * pow2(k + EXP_OFFSET)) * EXP_DOWN
+        sc = pow2_shifted(t)                      # 2**(k + EXP_OFFSET)
+        y = fma(r + r * r * p_exp(r), sc, sc) * EXP_DOWN
+        # a select on the result, not a clamp of x: y is garbage below EXP_LO (t leaves the
+        # shift trick's range)
+        return ZERO if x < EXP_LO else y
 
     @jit
     def log1p_unit(e):
@@ -261,10 +276,10 @@ def build_math(F):
         h = HALF * t
         hi = -(t * h)                              # -t*t/2 = hi + lo exactly
         lo = -fma(t, h, -(t * h))
-        tt = hi * INV_LN2 + SHIFT
-        k = tt - SHIFT
+        tt = hi * INV_LN2 + SCALE_SHIFT_UP
+        k = tt - SCALE_SHIFT_UP
         r = (hi - k * LN2_HI) + (lo - k * LN2_LO)   # the first part is exact
-        sc = pow2(k + EXP_OFFSET)
+        sc = pow2_shifted(tt)                       # 2**(k + EXP_OFFSET)
         ex = fma(r + r * r * p_exp(r), sc, sc)
         a = t * INV_SQRT2
         rc = ONE / (a + GELU_C)
@@ -321,11 +336,11 @@ def build_math(F):
         ac = TANH_CLAMP if a > TANH_CLAMP else a
         # e**(2a) + 1 = p*2**k + (2**k + 1) with one rounding (2**k + 1 is exact for k <= 23/52)
         v = ac + ac
-        t = v * INV_LN2 + SHIFT
-        k = t - SHIFT
+        t = v * INV_LN2 + SCALE_SHIFT
+        k = t - SCALE_SHIFT
         r = v - k * LN2_HI
         r = r - k * LN2_LO
-        sc = pow2(k)
+        sc = pow2_shifted(t)
         big = ONE - TWO / fma(r + r * r * p_exp(r), sc, sc + ONE)
         return copysign(small if a < TANH_SMALL else big, x)
 
