@@ -355,6 +355,24 @@ def _row_sum(a):
 row_sum = numba.njit(error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)(_row_sum)
 
 
+def _row_sum_nonneg(a):
+    """The sum of terms >= 0 (exp values), in float64: the four quarters of `a` are added in its
+    own dtype first, ((a + b) + (c + d)) rounding by at most 2 ulp of a sum of non-negative
+    terms, so that a quarter of the float32 -> float64 conversions remain (they, not the adds,
+    bound the plain loop).  The twin of the Cython fastact_row_sum_nonneg."""
+    n = a.size
+    q = n // 4
+    s = 0.0
+    for i in range(q):
+        s += (a[i] + a[q + i]) + (a[2 * q + i] + a[3 * q + i])
+    for i in range(4 * q, n):
+        s += a[i]
+    return s
+
+
+row_sum_nonneg = numba.njit(**REDUCTION_OPTIONS)(_row_sum_nonneg)
+
+
 # --- softmax / log_softmax over the rows of a 2-D array --------------------------------------------
 
 def max_key_constants(F) -> dict:
@@ -383,19 +401,22 @@ def softmax_forward(x, out, log, nchunks):
                 k = KEY_INT(b ^ ((b >> KEY_SHIFT) & KEY_MAG))  # noqa: F821
                 kmax = k if k > kmax else kmax
             m = bits_float(KEY_INT(kmax ^ ((kmax >> KEY_SHIFT) & KEY_MAG)))  # noqa: F821
-            s = 0.0
             if log:
+                # (exp values in a block buffer summed by row_sum_nonneg, as softmax below does
+                # with its output: 0.61 -> 0.75 ns per element, so a float64 sum in the loop)
+                s = 0.0
                 for i in range(cols):
                     s += exp(xs[i] - m)  # noqa: F821
                 lse = m + xs.dtype.type(math.log(s))
                 for i in range(cols):
                     os_[i] = xs[i] - lse
             else:
+                # exp(x - m) stored, then summed by row_sum_nonneg: a float64 sum inside this
+                # loop costs a conversion per element (rows of 1024 float32, in cache, one
+                # thread: 0.58 -> 0.44 ns per element)
                 for i in range(cols):
-                    e = exp(xs[i] - m)  # noqa: F821
-                    os_[i] = e
-                    s += e
-                inv = xs.dtype.type(1.0 / s)
+                    os_[i] = exp(xs[i] - m)  # noqa: F821
+                inv = xs.dtype.type(1.0 / row_sum_nonneg(os_))
                 for i in range(cols):
                     os_[i] = os_[i] * inv
 
