@@ -28,9 +28,10 @@ def _prelu_truth(x, w, axis):
 def test_prelu_per_channel(backend, dtype, parallel):
     ctx = parallel_everywhere() if parallel else contextlib.nullcontext()
     with ctx:
-        # (2, 3, 37) and (2, 2, 300): channel rows long enough for the vectorized weight-gradient sum
+        # (2, 3, 37) and (2, 2, 300): channel rows long enough for the vectorized weight-gradient sum;
+        # (1, 2, 2500): rows the Cython backward takes in several blocks (ROW_BLOCK = 1024)
         for shape, axis in [((4, 3, 5), 1), ((4, 3), 1), ((2, 3, 4, 5), -1), ((6, 3, 2), 0), ((7,), 1), ((), 1),
-                            ((2, 3, 37), 1), ((2, 2, 300), 1)]:
+                            ((2, 3, 37), 1), ((2, 2, 300), 1), ((1, 2, 2500), 1)]:
             x = sample(shape, dtype, seed=1, special=False)
             channels = shape[axis] if len(shape) >= 2 else 1
             w = np.linspace(0.05, 0.4, channels)
@@ -50,6 +51,13 @@ def test_prelu_per_channel(backend, dtype, parallel):
             assert gw.shape == w.shape and gw.dtype == dtype
             np.testing.assert_allclose(gw.astype(np.float64), want_gw, rtol=2e-3 if dtype == np.float16 else 1e-5,
                                        atol=1e-2 if dtype == np.float16 else 1e-5)
+            # in place (grad_x into grad): the same values, the weight gradient read before grad
+            # is overwritten
+            g1 = g.copy()
+            gx1, gw1 = fa.prelu_backward(g1, x, w, axis=axis, out=g1, backend=backend)
+            assert gx1 is g1
+            np.testing.assert_array_equal(gx1, gx)
+            np.testing.assert_array_equal(gw1, gw)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
