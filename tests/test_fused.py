@@ -34,8 +34,10 @@ def _cases():
 CASES = list(_cases())
 
 # (label, shape, feature axis): rows layout (last axis), planes layout (middle axis), a 1-D array,
-# the first axis of a 2-D array (one plane per feature)
-SHAPES = [("rows", (33, 40), -1), ("planes", (3, 5, 4, 7), 1), ("1-d", (50,), 0), ("axis 0", (6, 21), 0)]
+# the first axis of a 2-D array (one plane per feature); then rows and planes longer than the
+# Cython kernels' prefetch chunks (256 float32 elements), which prefetch across row ends
+SHAPES = [("rows", (33, 40), -1), ("planes", (3, 5, 4, 7), 1), ("1-d", (50,), 0), ("axis 0", (6, 21), 0),
+          ("long rows", (5, 700), -1), ("long planes", (2, 3, 530), 1)]
 
 
 def _bias(n, dtype, seed=7):
