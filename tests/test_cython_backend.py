@@ -262,6 +262,41 @@ def test_show_config_names_the_variant_and_openmp(capsys):
 
 # --- the loop machinery ---------------------------------------------------------------------------
 
+def _offset_view(n, dtype, off):
+    """A NaN-filled buffer and its n elements starting `off` elements past a 64-byte boundary."""
+    buf = np.full(n + 64, np.nan, dtype)
+    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize)
+    return buf, buf[start + off:start + off + n]
+
+
+@needs_cython
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("n", [5, 17, 1037, 5_121])
+def test_blocks_align_to_the_output_at_any_offset(n, dtype):
+    """The contiguous loops run up to the output's first 64-byte boundary alone and split blocks
+    on such boundaries: for outputs (and inputs) at any offset from one, serial and split, in
+    place and not, every element is the reference's and nothing outside the arrays is written.
+    leaky_relu is a memory family (plain loop), elu a compute family (prefetching chunks)."""
+    family_args = {"leaky_relu": (0.2,), "elu": (1.0, 1.0, 1.0)}
+    x0 = sample((n,), dtype, seed=n)
+    want = {"leaky_relu": reference.leaky_relu(x0.astype(np.float64), 0.2),
+            "elu": reference.elu(x0.astype(np.float64))}
+    for family, args in family_args.items():
+        args = tuple(np.dtype(dtype).type(a) for a in args)
+        kernel = cython_backend.elementwise_kernel(family, "forward", dtype, True, True)
+        for off, x_off in ((0, 0), (1, 1), (3, 7), (7, 0), (13, 2)):
+            for nchunks in (1, 2, 3):
+                xbuf, x = _offset_view(n, dtype, x_off)
+                x[:] = x0
+                obuf, out = _offset_view(n, dtype, off)
+                kernel(x, out, args, nchunks)
+                assert_close(out, want[family], dtype, f"{family} offset {off} nchunks={nchunks}")
+                assert np.isnan(obuf).sum() == obuf.size - n + np.isnan(out).sum()
+                kernel(x, x, args, nchunks)
+                assert_close(x, want[family], dtype, f"{family} in place offset {x_off} nchunks={nchunks}")
+                assert np.isnan(xbuf).sum() == xbuf.size - n + np.isnan(x).sum()
+
+
 @needs_cython
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 1037, 5_121, 65_537])

@@ -92,6 +92,41 @@ def test_prefetching_chunks_cover_every_element_once(n, dtype):
             assert_close(out, want_grad, dtype, f"gelu_backward parallel={parallel} nchunks={nchunks}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("n", [5, 17, 1037, 5_121])
+def test_blocks_align_to_the_output_at_any_offset(n, dtype):
+    """Each block's first piece runs up to the output's first 64-byte boundary and blocks split
+    on such boundaries (loops._block, _first_stop): for outputs (and inputs) at any offset from
+    one, serial and split, in place and not, every element is the reference's and nothing outside
+    the arrays is written.  leaky_relu: a memory family (plain loop); tanh: prefetching chunks."""
+    x0 = sample((n,), dtype, seed=n)
+    want = {"leaky_relu": reference.leaky_relu(x0.astype(np.float64)),
+            "tanh": reference.tanh(x0.astype(np.float64))}
+    for family in want:
+        for parallel, counts in ((False, (1,)), (True, (1, 2, 3))):
+            kernel = numba_backend.elementwise_kernel(family, "forward", dtype, True, parallel)
+            kernel_inplace = numba_backend.elementwise_kernel(family, "forward", dtype, True, parallel, True)
+            args = (np.dtype(dtype).type(0.01),) if family == "leaky_relu" else ()
+            for off, x_off in ((0, 0), (1, 1), (3, 7), (7, 0), (13, 2)):
+                for nchunks in counts:
+                    xbuf, x = _offset_view(n, dtype, x_off)
+                    x[:] = x0
+                    obuf, out = _offset_view(n, dtype, off)
+                    kernel(x, out, args, nchunks)
+                    assert_close(out, want[family], dtype, f"{family} offset {off} nchunks={nchunks}")
+                    assert np.isnan(obuf).sum() == obuf.size - n + np.isnan(out).sum()
+                    kernel_inplace(x, args, nchunks)
+                    assert_close(x, want[family], dtype, f"{family}_ offset {x_off} nchunks={nchunks}")
+                    assert np.isnan(xbuf).sum() == xbuf.size - n + np.isnan(x).sum()
+
+
+def _offset_view(n, dtype, off):
+    """A NaN-filled buffer and its n elements starting `off` elements past a 64-byte boundary."""
+    buf = np.full(n + 64, np.nan, dtype)
+    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize)
+    return buf, buf[start + off:start + off + n]
+
+
 def test_second_process_loads_kernels_from_the_cache(tmp_path):
     code = textwrap.dedent("""
         import numpy as np, fastact as fa
