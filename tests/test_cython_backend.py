@@ -262,39 +262,62 @@ def test_show_config_names_the_variant_and_openmp(capsys):
 
 # --- the loop machinery ---------------------------------------------------------------------------
 
+SENTINEL = -7.25     # fills the buffers around _offset_view's arrays: a kernel that wrote past them shows
+
+
 def _offset_view(n, dtype, off):
-    """A NaN-filled buffer and its n elements starting `off` elements past a 64-byte boundary."""
-    buf = np.full(n + 64, np.nan, dtype)
-    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize)
+    """A buffer of SENTINEL and its n elements starting `off` elements past a 64-byte boundary
+    (with at least 32 elements of the buffer on either side)."""
+    buf = np.full(n + 128, SENTINEL, dtype)
+    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize) + 32
     return buf, buf[start + off:start + off + n]
+
+
+def _untouched_around(buf, view):
+    """Every element of buf outside view is still SENTINEL."""
+    start = (view.ctypes.data - buf.ctypes.data) // buf.itemsize
+    return np.all(buf[:start] == SENTINEL) and np.all(buf[start + view.size:] == SENTINEL)
 
 
 @needs_cython
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("n", [5, 17, 1037, 5_121])
+@pytest.mark.parametrize("n", [1, 5, 17, 1037, 5_121])
 def test_blocks_align_to_the_output_at_any_offset(n, dtype):
     """The contiguous loops run up to the output's first 64-byte boundary alone and split blocks
-    on such boundaries: for outputs (and inputs) at any offset from one, serial and split, in
-    place and not, every element is the reference's and nothing outside the arrays is written.
-    leaky_relu is a memory family (plain loop), elu a compute family (prefetching chunks)."""
+    on such boundaries: for outputs (and inputs) at any offset from one, serial and split (more
+    blocks than elements too), in place and not, every element is the reference's and nothing
+    outside the arrays is written.  leaky_relu is a memory family (plain loop), elu a compute
+    family (prefetching chunks), tanh's backward a compute loop over two inputs."""
     family_args = {"leaky_relu": (0.2,), "elu": (1.0, 1.0, 1.0)}
     x0 = sample((n,), dtype, seed=n)
+    g0 = sample((n,), dtype, seed=n + 1, special=False)
     want = {"leaky_relu": reference.leaky_relu(x0.astype(np.float64), 0.2),
             "elu": reference.elu(x0.astype(np.float64))}
-    for family, args in family_args.items():
-        args = tuple(np.dtype(dtype).type(a) for a in args)
-        kernel = cython_backend.elementwise_kernel(family, "forward", dtype, True, True)
-        for off, x_off in ((0, 0), (1, 1), (3, 7), (7, 0), (13, 2)):
-            for nchunks in (1, 2, 3):
+    want_grad = reference.tanh_backward(g0.astype(np.float64), x0.astype(np.float64))
+    backward = cython_backend.elementwise_kernel("tanh", "backward", dtype, True, True)
+    for off, x_off in ((0, 0), (1, 1), (3, 7), (7, 0), (13, 2)):
+        for nchunks in (1, 2, 3, 5):
+            for family, args in family_args.items():
+                args = tuple(np.dtype(dtype).type(a) for a in args)
+                kernel = cython_backend.elementwise_kernel(family, "forward", dtype, True, True)
                 xbuf, x = _offset_view(n, dtype, x_off)
                 x[:] = x0
                 obuf, out = _offset_view(n, dtype, off)
                 kernel(x, out, args, nchunks)
                 assert_close(out, want[family], dtype, f"{family} offset {off} nchunks={nchunks}")
-                assert np.isnan(obuf).sum() == obuf.size - n + np.isnan(out).sum()
+                assert _untouched_around(obuf, out)
                 kernel(x, x, args, nchunks)
                 assert_close(x, want[family], dtype, f"{family} in place offset {x_off} nchunks={nchunks}")
-                assert np.isnan(xbuf).sum() == xbuf.size - n + np.isnan(x).sum()
+                assert _untouched_around(xbuf, x)
+            gbuf, g = _offset_view(n, dtype, x_off)
+            g[:] = g0
+            obuf, out = _offset_view(n, dtype, off)
+            backward(g, x0, out, (), nchunks)
+            assert_close(out, want_grad, dtype, f"tanh backward offset {off} nchunks={nchunks}")
+            assert _untouched_around(obuf, out)
+            backward(g, x0, g, (), nchunks)                          # in place on grad
+            assert_close(g, want_grad, dtype, f"tanh backward in place offset {x_off} nchunks={nchunks}")
+            assert _untouched_around(gbuf, g)
 
 
 @needs_cython
