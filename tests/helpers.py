@@ -112,6 +112,25 @@ def reference_backward(name, grad, saved, params, from_output=False):
     return getattr(reference, name + suffix)(g64, s64, **backward_params(name, params))
 
 
+#: fills the buffers around offset_view's arrays: a kernel that wrote past them shows
+SENTINEL = -7.25
+
+
+def offset_view(n, dtype, off):
+    """A buffer of SENTINEL and its n elements starting `off` elements past a 64-byte boundary
+    (with at least 32 elements of the buffer on either side): for the loops that align their
+    work to the output's 64-byte boundaries."""
+    buf = np.full(n + 128, SENTINEL, dtype)
+    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize) + 32
+    return buf, buf[start + off:start + off + n]
+
+
+def untouched_around(buf, view):
+    """Every element of buf outside view is still SENTINEL."""
+    start = (view.ctypes.data - buf.ctypes.data) // buf.itemsize
+    return bool(np.all(buf[:start] == SENTINEL) and np.all(buf[start + view.size:] == SENTINEL))
+
+
 def assert_close(got, want, dtype, what=""):
     """got (in `dtype`) against the float64 truth `want`: NaN where NaN, infinities exact,
     the rest within TOLERANCE[dtype]."""

@@ -24,7 +24,7 @@ import fastact as fa
 from fastact import _backends, reference
 from fastact._cython import _variants, get_include
 from fastact.spec import FAMILIES
-from helpers import assert_close, sample
+from helpers import assert_close, offset_view, sample, untouched_around
 
 TESTS = Path(__file__).resolve().parent
 cython_backend = _backends.load("cython")
@@ -262,23 +262,6 @@ def test_show_config_names_the_variant_and_openmp(capsys):
 
 # --- the loop machinery ---------------------------------------------------------------------------
 
-SENTINEL = -7.25     # fills the buffers around _offset_view's arrays: a kernel that wrote past them shows
-
-
-def _offset_view(n, dtype, off):
-    """A buffer of SENTINEL and its n elements starting `off` elements past a 64-byte boundary
-    (with at least 32 elements of the buffer on either side)."""
-    buf = np.full(n + 128, SENTINEL, dtype)
-    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize) + 32
-    return buf, buf[start + off:start + off + n]
-
-
-def _untouched_around(buf, view):
-    """Every element of buf outside view is still SENTINEL."""
-    start = (view.ctypes.data - buf.ctypes.data) // buf.itemsize
-    return np.all(buf[:start] == SENTINEL) and np.all(buf[start + view.size:] == SENTINEL)
-
-
 @needs_cython
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("n", [1, 5, 17, 1037, 5_121])
@@ -300,24 +283,24 @@ def test_blocks_align_to_the_output_at_any_offset(n, dtype):
             for family, args in family_args.items():
                 args = tuple(np.dtype(dtype).type(a) for a in args)
                 kernel = cython_backend.elementwise_kernel(family, "forward", dtype, True, True)
-                xbuf, x = _offset_view(n, dtype, x_off)
+                xbuf, x = offset_view(n, dtype, x_off)
                 x[:] = x0
-                obuf, out = _offset_view(n, dtype, off)
+                obuf, out = offset_view(n, dtype, off)
                 kernel(x, out, args, nchunks)
                 assert_close(out, want[family], dtype, f"{family} offset {off} nchunks={nchunks}")
-                assert _untouched_around(obuf, out)
+                assert untouched_around(obuf, out)
                 kernel(x, x, args, nchunks)
                 assert_close(x, want[family], dtype, f"{family} in place offset {x_off} nchunks={nchunks}")
-                assert _untouched_around(xbuf, x)
-            gbuf, g = _offset_view(n, dtype, x_off)
+                assert untouched_around(xbuf, x)
+            gbuf, g = offset_view(n, dtype, x_off)
             g[:] = g0
-            obuf, out = _offset_view(n, dtype, off)
+            obuf, out = offset_view(n, dtype, off)
             backward(g, x0, out, (), nchunks)
             assert_close(out, want_grad, dtype, f"tanh backward offset {off} nchunks={nchunks}")
-            assert _untouched_around(obuf, out)
+            assert untouched_around(obuf, out)
             backward(g, x0, g, (), nchunks)                          # in place on grad
             assert_close(g, want_grad, dtype, f"tanh backward in place offset {x_off} nchunks={nchunks}")
-            assert _untouched_around(gbuf, g)
+            assert untouched_around(gbuf, g)
 
 
 @needs_cython

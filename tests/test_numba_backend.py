@@ -11,7 +11,7 @@ import pytest
 
 from fastact import _backends, reference
 from fastact.spec import FAMILIES
-from helpers import assert_close, sample
+from helpers import assert_close, offset_view, sample, untouched_around
 
 numba_backend = _backends.load("numba")
 pytestmark = pytest.mark.skipif(numba_backend is None, reason="numba backend not available")
@@ -109,32 +109,15 @@ def test_blocks_align_to_the_output_at_any_offset(n, dtype):
             args = (np.dtype(dtype).type(0.01),) if family == "leaky_relu" else ()
             for off, x_off in ((0, 0), (1, 1), (3, 7), (7, 0), (13, 2)):
                 for nchunks in counts:
-                    xbuf, x = _offset_view(n, dtype, x_off)
+                    xbuf, x = offset_view(n, dtype, x_off)
                     x[:] = x0
-                    obuf, out = _offset_view(n, dtype, off)
+                    obuf, out = offset_view(n, dtype, off)
                     kernel(x, out, args, nchunks)
                     assert_close(out, want[family], dtype, f"{family} offset {off} nchunks={nchunks}")
-                    assert _untouched_around(obuf, out)
+                    assert untouched_around(obuf, out)
                     kernel_inplace(x, args, nchunks)
                     assert_close(x, want[family], dtype, f"{family}_ offset {x_off} nchunks={nchunks}")
-                    assert _untouched_around(xbuf, x)
-
-
-SENTINEL = -7.25     # fills the buffers around _offset_view's arrays: a kernel that wrote past them shows
-
-
-def _offset_view(n, dtype, off):
-    """A buffer of SENTINEL and its n elements starting `off` elements past a 64-byte boundary
-    (with at least 32 elements of the buffer on either side)."""
-    buf = np.full(n + 128, SENTINEL, dtype)
-    start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize) + 32
-    return buf, buf[start + off:start + off + n]
-
-
-def _untouched_around(buf, view):
-    """Every element of buf outside view is still SENTINEL."""
-    start = (view.ctypes.data - buf.ctypes.data) // buf.itemsize
-    return np.all(buf[:start] == SENTINEL) and np.all(buf[start + view.size:] == SENTINEL)
+                    assert untouched_around(xbuf, x)
 
 
 def test_second_process_loads_kernels_from_the_cache(tmp_path):
