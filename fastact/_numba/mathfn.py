@@ -21,7 +21,7 @@ Functions (all exact at the special values listed; NaN in -> NaN out):
 ``exp_neg_square(x)``   exp(-x*x), with x*x split into hi + lo (exact, by FMA), so the relative
                         error stays ~1 ULP also where x*x is large (e.g. ~80).
 ``exp_bounded(x)``      e**x for x <= EXP_BOUNDED_HI (64 / 640; NOT clamped above), cheaper than exp
-                        (one clamp, one power-of-two scaling); subnormal results computed.
+                        (0 below EXP_LO by a select, one scaling by 2**k); subnormals computed.
 ``log1p_unit(e)``       log(1 + e) for 0 <= e <= 1 by one polynomial (no reduction, no division):
                         softplus/logsigmoid's log1p(exp(-|x|)).
 ``normal_cdf_pdf(x)``   (Phi(x), phi(x)) of the standard normal distribution (gelu): one exp and one
