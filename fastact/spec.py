@@ -64,6 +64,13 @@ class Family:
 PREFETCH_CHUNK_BYTES = 1024
 PREFETCH_AHEAD_BYTES = 4096
 
+
+def prefetches(cost: str, direction: str) -> bool:
+    """Whether the contiguous loop of a family of this `cost` in this direction runs in
+    prefetching chunks (PREFETCH_*): "compute" families, but not their derivatives from the
+    output, which are a few multiplies and memory-bound like relu.  Both backends ask here."""
+    return cost == "compute" and direction != "backward_from_output"
+
 #: Kernel families, in the order backends enumerate them.
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("relu", (), True),

@@ -177,9 +177,8 @@ def kernels_context(variant: str):
                     function=f"{family}_{direction}",
                     inputs=inputs,
                     args=args,
-                    # "compute" loops prefetch their inputs (fastact/spec.py, PREFETCH_*); a
-                    # derivative from the output is a few multiplies: memory-bound
-                    prefetch=cost == "compute" and direction != "backward_from_output",
+                    # (fastact/spec.py, PREFETCH_*)
+                    prefetch=spec.prefetches(cost, direction),
                     # in elements: a chunk, the prefetch distance, a cache line
                     chunk=spec.PREFETCH_CHUNK_BYTES // SIZES[T],
                     ahead=spec.PREFETCH_AHEAD_BYTES // SIZES[T],

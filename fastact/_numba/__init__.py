@@ -10,7 +10,7 @@ import threading
 import numba
 import numpy as np
 
-from ..spec import FAMILIES
+from ..spec import FAMILIES, prefetches
 from . import loops
 from .activations import build_families
 from .mathfn import build_math
@@ -92,9 +92,8 @@ def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, par
                          "parallel" if parallel else "serial") + (("inplace",) if inplace else ()))
         bindings = dict(scalar=scalar)
         if contiguous:
-            # (a derivative from the output is a few multiplies: memory-bound, like relu)
-            compute = FAMILIES[family].cost == "compute" and direction != "backward_from_output"
-            bindings.update(loops.chunking(np.dtype(dtype).itemsize, compute))
+            bindings.update(loops.chunking(np.dtype(dtype).itemsize,
+                                           prefetches(FAMILIES[family].cost, direction)))
         return loops.specialize(template, name, parallel=parallel, cache=cache, **bindings)
 
     return _memo(key, make)

@@ -107,9 +107,10 @@ first_stop = numba.njit(inline="always")(_first_stop)
 _NEVER = 1 << 40    # a chunk and a prefetch distance that no array reaches: the plain loop
 
 
-def chunking(itemsize: int, compute: bool) -> dict:
-    """The CHUNK, AHEAD and LINE globals (in elements) of a contiguous elementwise template."""
-    if not compute:
+def chunking(itemsize: int, prefetch: bool) -> dict:
+    """The CHUNK, AHEAD and LINE globals (in elements) of a contiguous elementwise template
+    (`prefetch`: fastact.spec.prefetches)."""
+    if not prefetch:
         return dict(CHUNK=_NEVER, AHEAD=_NEVER, LINE=1)
     return dict(CHUNK=PREFETCH_CHUNK_BYTES // itemsize, AHEAD=PREFETCH_AHEAD_BYTES // itemsize,
                 LINE=64 // itemsize)
