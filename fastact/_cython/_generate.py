@@ -179,10 +179,9 @@ def kernels_context(variant: str):
                     args=args,
                     # (fastact/spec.py, PREFETCH_*)
                     prefetch=spec.prefetches(cost, direction),
-                    # in elements: a chunk, the prefetch distance, a cache line
+                    # in elements: a chunk, the prefetch distance
                     chunk=spec.PREFETCH_CHUNK_BYTES // SIZES[T],
                     ahead=spec.PREFETCH_AHEAD_BYTES // SIZES[T],
-                    line=64 // SIZES[T],
                     # const float* x,          / const float* grad, const float* saved,
                     pointer_params="".join(f"const {T}* {i}, " for i in inputs),
                     # x,  /  grad, saved,
