@@ -8,7 +8,9 @@ A kernel backend is a module with:
   (``k(grad, saved, out, args, nchunks)``).  contiguous=True: 1-D C-contiguous arrays;
   contiguous=False: 2-D arrays of any strides.  ``args`` is a tuple of scalars of the array's
   dtype in the family's argument order (``fastact.spec.FAMILIES``); ``nchunks`` is 1 for a serial
-  kernel and the thread count for a parallel one;
+  kernel and the thread count for a parallel one; with ``stream=True`` (a keyword, contiguous
+  only) the same kernel writing its output with streaming stores, for large outputs that are
+  not an input;
 * ``prelu_kernel(direction, dtype, parallel)``: forward ``k(x3, weight, out3, nchunks)`` and
   backward ``k(grad3, x3, weight, grad_x3, grad_weight_rows, nchunks)`` on (outer, channels, inner)
   views, grad_weight_rows a float64 (outer, channels) array of partial sums;

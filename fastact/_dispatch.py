@@ -11,13 +11,16 @@ Every public function lands in one of the `Op` methods below.  The order of work
 6. the layout: arrays whose memory is one dense block in the same order are passed as 1-D
    views to the contiguous kernel; anything else is coalesced into 2-D strided views (and a
    Python loop over any dimensions that cannot be merged);
-7. serial below the parallel threshold of the family's cost class, parallel above.
+7. serial below the parallel threshold of the family's cost class, parallel above;
+8. out of place on contiguous arrays above `_policy.stream_from`, the kernels that write the
+   output with streaming stores.
 """
 from __future__ import annotations
 
 import math
 import operator
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -352,22 +355,39 @@ def run_elementwise(op: Op, r: Resolved, direction, inputs, out, params, backend
         inplace = inputs[0] is out or _same_memory(inputs[0], out)
         _run_plan(plan, views[:-1] if inplace else views, out.size, inplace)
         return out
-    module_serial, module_parallel = plan[5]
     for arrays in blocks:
         n = arrays[-1].size
-        parallel = _state.num_threads > 1 and n >= plan[3]
-        module = module_parallel if parallel else module_serial
+        parallel = _state.num_threads > 1 and n >= plan.threshold
+        module = plan.parallel_module if parallel else plan.serial_module
         kernel = _elementwise_kernel(module, r.family, direction, compute, False, parallel)
         if parallel:
             module.set_threads(_state.num_threads)
-        kernel(*arrays, plan[2], _state.num_threads if parallel else 1)
+        kernel(*arrays, plan.args, _state.num_threads if parallel else 1)
     return out
 
 
+class Plan(NamedTuple):
+    """What a call on contiguous arrays runs, resolved once per (parameters, dtype, direction,
+    backend): kernels ``k(*arrays, args, nchunks)``, serial and parallel, out of place, in place
+    and out of place with streaming stores."""
+    serial: Callable
+    parallel: Callable
+    args: tuple
+    #: elements from which the parallel kernels run
+    threshold: int
+    set_threads: Callable
+    serial_module: object
+    parallel_module: object
+    serial_inplace: Callable
+    parallel_inplace: Callable
+    serial_stream: Callable
+    parallel_stream: Callable
+    #: elements from which out-of-place calls stream their output (_policy.stream_from)
+    stream_from: int
+
+
 def make_plan(r: Resolved, direction, dtype, setting, where):
-    """(serial kernel, parallel kernel, args, parallel threshold, set_threads, (serial module,
-    parallel module), serial in-place kernel, parallel in-place kernel) for contiguous arrays, or
-    None for the numpy backend."""
+    """The `Plan` for contiguous arrays, or None for the numpy backend."""
     if setting == "auto":
         small = _policy.choose(r.family, dtype, 0)
         large = _policy.choose(r.family, dtype, _policy.LARGE)
@@ -377,14 +397,30 @@ def make_plan(r: Resolved, direction, dtype, setting, where):
         return None
     serial_module = _backend_module(small, where)
     parallel_module = _backend_module(large, where)
-    return (_elementwise_kernel(serial_module, r.family, direction, dtype, True, False),
-            _elementwise_kernel(parallel_module, r.family, direction, dtype, True, True),
-            r.args[dtype],
-            _policy.PARALLEL_THRESHOLD[FAMILIES[r.family].cost],
-            parallel_module.set_threads,
-            (serial_module, parallel_module),
-            _inplace_kernel(serial_module, r.family, direction, dtype, False),
-            _inplace_kernel(parallel_module, r.family, direction, dtype, True))
+    return Plan(_elementwise_kernel(serial_module, r.family, direction, dtype, True, False),
+                _elementwise_kernel(parallel_module, r.family, direction, dtype, True, True),
+                r.args[dtype],
+                _policy.PARALLEL_THRESHOLD[FAMILIES[r.family].cost],
+                parallel_module.set_threads,
+                serial_module, parallel_module,
+                _inplace_kernel(serial_module, r.family, direction, dtype, False),
+                _inplace_kernel(parallel_module, r.family, direction, dtype, True),
+                _on_first_call(_elementwise_kernel, serial_module, r.family, direction, dtype, True, False, True),
+                _on_first_call(_elementwise_kernel, parallel_module, r.family, direction, dtype, True, True, True),
+                _policy.stream_from(dtype, 1 if direction == "forward" else 2))
+
+
+def _on_first_call(make, *how):
+    """A kernel made by make(*how) when first called: streaming kernels run on large arrays only,
+    and a Numba kernel costs a compilation (or a cache load) to make."""
+    kernel = None
+
+    def call(*arrays):
+        nonlocal kernel
+        if kernel is None:
+            kernel = make(*how)
+        return kernel(*arrays)
+    return call
 
 
 def _inplace_kernel(module, family, direction, dtype, parallel):
@@ -401,21 +437,31 @@ def _inplace_kernel(module, family, direction, dtype, parallel):
 def _run_plan(plan, arrays, n, inplace):
     """Run the plan's contiguous kernels; in place, `arrays` omits the output (it is arrays[0])."""
     threads = _state.num_threads
-    if n < plan[3] or threads == 1:
-        (plan[6] if inplace else plan[0])(*arrays, plan[2], 1)
+    if n < plan.threshold or threads == 1:
+        if inplace:
+            plan.serial_inplace(*arrays, plan.args, 1)
+        else:
+            (plan.serial if n < plan.stream_from else plan.serial_stream)(*arrays, plan.args, 1)
     else:
-        plan[4](threads)
-        (plan[7] if inplace else plan[1])(*arrays, plan[2], threads)
+        plan.set_threads(threads)
+        if inplace:
+            plan.parallel_inplace(*arrays, plan.args, threads)
+        else:
+            (plan.parallel if n < plan.stream_from else plan.parallel_stream)(*arrays, plan.args, threads)
 
 
 _KERNELS: dict = {}
 
 
-def _elementwise_kernel(module, family, direction, dtype, contiguous, parallel):
-    key = (module.NAME, family, direction, dtype, contiguous, parallel)
+def _elementwise_kernel(module, family, direction, dtype, contiguous, parallel, stream=False):
+    key = (module.NAME, family, direction, dtype, contiguous, parallel, stream)
     kernel = _KERNELS.get(key)
     if kernel is None:
-        kernel = _KERNELS[key] = module.elementwise_kernel(family, direction, dtype, contiguous, parallel)
+        if stream:
+            kernel = module.elementwise_kernel(family, direction, dtype, contiguous, parallel, stream=True)
+        else:
+            kernel = module.elementwise_kernel(family, direction, dtype, contiguous, parallel)
+        _KERNELS[key] = kernel
     return kernel
 
 

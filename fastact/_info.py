@@ -49,6 +49,7 @@ def config() -> dict:
         "num_threads": _config.get_num_threads(),
         "usable_cores": _config.usable_cores(),
         "parallel_threshold": dict(_policy.PARALLEL_THRESHOLD),
+        "stream_from_bytes": _policy.STREAM_FROM_BYTES,
         "cpu": cpu_features(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -63,6 +64,8 @@ def show_config() -> None:
     print(f"backend in force: {c['backend']}; auto picks: {c['auto_choice']}")
     print(f"threads: {c['num_threads']} (usable cores: {c['usable_cores']}); parallel above "
           + ", ".join(f"{n:,} elements ({cost} ops)" for cost, n in c["parallel_threshold"].items()))
+    print(f"streaming stores: out of place from {c['stream_from_bytes'] / 2**20:g} MiB of traffic "
+          "(inputs + output)")
     print("backends:")
     for name, entry in c["backends"].items():
         if entry["available"]:

@@ -95,10 +95,10 @@ def _fast_path(spec, op, values, dt, backward, from_output, backend, where, gene
     plan = _dispatch.make_plan(resolved, direction_of(backward, from_output), dt, name, where)
     if plan is None:                                # the numpy backend
         return None
-    serial_module, parallel_module = plan[5]
-    if serial_module is parallel_module and hasattr(serial_module, "bound_kernel"):
-        return serial_module.bound_kernel(resolved.family, direction_of(backward, from_output), dt,
-                                          plan[2], plan[3], _config.state, general)
+    if plan.serial_module is plan.parallel_module and hasattr(plan.serial_module, "bound_kernel"):
+        return plan.serial_module.bound_kernel(resolved.family, direction_of(backward, from_output), dt,
+                                               plan.args, plan.threshold, plan.stream_from, _config.state,
+                                               general)
     run = _dispatch._run_plan
     ndarray = np.ndarray
     may_share = np.may_share_memory

@@ -64,6 +64,11 @@ class Family:
 PREFETCH_CHUNK_BYTES = 1024
 PREFETCH_AHEAD_BYTES = 4096
 
+#: Out-of-place loops with streaming stores (fastact/_policy.py, STREAM_FROM_BYTES) compute this
+#: many bytes of output into an L1 buffer, then stream it out (the prefetching loops use their
+#: PREFETCH_CHUNK_BYTES chunks).
+STREAM_CHUNK_BYTES = 4096
+
 
 def prefetches(cost: str, direction: str) -> bool:
     """Whether the contiguous loop of a family of this `cost` in this direction runs in

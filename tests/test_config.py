@@ -112,8 +112,10 @@ def test_show_config(capsys):
     fa.show_config()
     text = capsys.readouterr().out
     assert "fastact" in text and "threads:" in text and "numpy" in text and "SIMD" in text
+    assert f"streaming stores: out of place from {fa.config()['stream_from_bytes'] / 2**20:g} MiB" in text
     c = fa.config()
-    for key in ("version", "backend", "backends", "num_threads", "parallel_threshold", "cpu", "auto_choice"):
+    for key in ("version", "backend", "backends", "num_threads", "parallel_threshold", "stream_from_bytes", "cpu",
+                "auto_choice"):
         assert key in c
     assert set(c["backends"]) == {"cython", "numba", "numpy"}
 

@@ -125,7 +125,7 @@ def test_second_process_loads_kernels_from_the_cache(tmp_path):
         import numpy as np, fastact as fa
         from fastact import _dispatch
         fa.softsign(np.ones(8, np.float32), backend="numba")
-        kernel = _dispatch._KERNELS[("numba", "softsign", "forward", np.dtype("float32"), True, False)]
+        kernel = _dispatch._KERNELS[("numba", "softsign", "forward", np.dtype("float32"), True, False, False)]
         print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
     """)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}

@@ -200,12 +200,18 @@ def _dtype_name(dtype) -> str:
     return name
 
 
-def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, parallel: bool):
+def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, parallel: bool, *,
+                       stream: bool = False):
     """The kernel of `family`: forward ``k(x, out, args, nchunks)``, "backward" and
     "backward_from_output" ``k(grad, saved, out, args, nchunks)``.  Serial and parallel are the
-    same function: nchunks = 1 runs on the calling thread, without an OpenMP region."""
+    same function: nchunks = 1 runs on the calling thread, without an OpenMP region.  With
+    stream=True (contiguous only) the output is written with streaming stores; it may still be
+    an input (each chunk is computed before it is stored), but that only costs."""
+    if stream and not contiguous:
+        raise ValueError("streaming kernels are contiguous only")
+    layout = ("contiguous_stream" if stream else "contiguous") if contiguous else "strided"
     try:
-        return _ELEMENTWISE[(family, direction, _dtype_name(dtype), bool(contiguous))]
+        return _ELEMENTWISE[(family, direction, _dtype_name(dtype), layout)]
     except KeyError:
         raise ValueError(f"no Cython kernel for family {family!r}, direction {direction!r}, "
                          f"dtype {_dtype_name(dtype)}") from None
@@ -233,12 +239,13 @@ def fused_kernel(layout: str, family: str, direction: str, dtype, parallel: bool
         grad, saved, bias, out, parts, args, nchunks, shift)
 
 
-def bound_kernel(family: str, direction: str, dtype, args: tuple, threshold: int, state, fallback):
+def bound_kernel(family: str, direction: str, dtype, args: tuple, threshold: int, stream_from: int,
+                 state, fallback):
     """A callable doing fastact.kernel's whole fast path in C (`BoundKernel` in _kernels.pyx.tp):
-    serial below `threshold` elements, else ``state.num_threads`` OpenMP threads; calls it
-    cannot take go to ``fallback``."""
-    return _BOUND[(family, direction, _dtype_name(dtype))](tuple(float(a) for a in args), threshold, state,
-                                                          fallback)
+    serial below `threshold` elements, else ``state.num_threads`` OpenMP threads; out of place
+    from `stream_from` elements on, streaming stores; calls it cannot take go to ``fallback``."""
+    return _BOUND[(family, direction, _dtype_name(dtype))](tuple(float(a) for a in args), threshold,
+                                                          stream_from, state, fallback)
 
 
 def prelu_kernel(direction: str, dtype, parallel: bool):

@@ -182,6 +182,9 @@ def kernels_context(variant: str):
                     # in elements: a chunk, the prefetch distance
                     chunk=spec.PREFETCH_CHUNK_BYTES // SIZES[T],
                     ahead=spec.PREFETCH_AHEAD_BYTES // SIZES[T],
+                    # in elements: the L1 buffer of the loops with streaming stores
+                    stream_chunk=(spec.PREFETCH_CHUNK_BYTES if spec.prefetches(cost, direction)
+                                  else spec.STREAM_CHUNK_BYTES) // SIZES[T],
                     # const float* x,          / const float* grad, const float* saved,
                     pointer_params="".join(f"const {T}* {i}, " for i in inputs),
                     # x,  /  grad, saved,

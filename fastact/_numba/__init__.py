@@ -20,13 +20,16 @@ NAME = "numba"
 _DTYPES = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
 _SUFFIX = {np.float32: "f32", np.float64: "f64"}
 
+#: (forward or backward loop, layout) -> template
 _TEMPLATES = {
-    ("forward", True, False): loops.forward_contiguous,
-    ("forward", False, False): loops.forward_strided,
-    ("backward", True, False): loops.backward_contiguous,
-    ("backward", False, False): loops.backward_strided,
-    ("forward", True, True): loops.forward_contiguous_inplace,
-    ("backward", True, True): loops.backward_contiguous_inplace,
+    ("forward", "contiguous"): loops.forward_contiguous,
+    ("forward", "strided"): loops.forward_strided,
+    ("backward", "contiguous"): loops.backward_contiguous,
+    ("backward", "strided"): loops.backward_strided,
+    ("forward", "inplace"): loops.forward_contiguous_inplace,
+    ("backward", "inplace"): loops.backward_contiguous_inplace,
+    ("forward", "stream"): loops.forward_contiguous_stream,
+    ("backward", "stream"): loops.backward_contiguous_stream,
 }
 
 #: elementwise_kernel takes inplace=True (one-array kernels) for contiguous arrays.
@@ -73,23 +76,28 @@ def scalar_function(family: str, direction: str, dtype):
 
 
 def elementwise_kernel(family: str, direction: str, dtype, contiguous: bool, parallel: bool,
-                       inplace: bool = False, *, cache=None):
+                       inplace: bool = False, *, stream: bool = False, cache=None):
     """Kernel for `family`; direction "forward" -> k(x, out, args, nchunks), "backward" or
     "backward_from_output" -> k(grad, saved, out, args, nchunks); with inplace=True (contiguous
-    only) the output argument is dropped and the first array is overwritten."""
+    only) the output argument is dropped and the first array is overwritten; with stream=True
+    (contiguous, out of place) the output is written with streaming stores."""
     if family not in FAMILIES:
         raise ValueError(f"unknown kernel family {family!r}")
-    if inplace and not contiguous:
-        raise ValueError("in-place kernels are contiguous only")
+    if (inplace or stream) and not contiguous:
+        raise ValueError("in-place and streaming kernels are contiguous only")
+    if inplace and stream:
+        raise ValueError("streaming kernels are out of place only")
     F = _DTYPES[np.dtype(dtype)]
-    key = (family, direction, F, contiguous, parallel, inplace, cache)
+    key = (family, direction, F, contiguous, parallel, inplace, stream, cache)
+    layout = ("inplace" if inplace else "stream" if stream else "contiguous") if contiguous else "strided"
 
     def make():
         scalar = scalar_function(family, direction, F)
         loop = "forward" if direction == "forward" else "backward"
-        template = _TEMPLATES[(loop, contiguous, inplace)]
+        template = _TEMPLATES[(loop, layout)]
         name = "_".join((family, direction, _SUFFIX[F], "contig" if contiguous else "strided",
-                         "parallel" if parallel else "serial") + (("inplace",) if inplace else ()))
+                         "parallel" if parallel else "serial")
+                        + (("inplace",) if inplace else ()) + (("stream",) if stream else ()))
         bindings = dict(scalar=scalar)
         if contiguous:
             bindings.update(loops.chunking(np.dtype(dtype).itemsize,

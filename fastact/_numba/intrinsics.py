@@ -37,6 +37,15 @@ branches, and none produces poison: conversions to integer go through bit patter
     cache level (``llvm.prefetch``; never faults, no bounds check, so callers keep i in range).
     Outside the inner loop it does not block vectorization (inside, LLVM's vectorizer would
     refuse the call).
+``stream_store(dest, start, src, count)``
+    Writes src[:m] to dest[start:start + m] with streaming (non-temporal) stores in 64-byte
+    vectors, m the largest multiple of a vector's lanes <= count, and returns m (the caller
+    writes the rest); when dest[start] is not 64-byte aligned, m = 0 (src need not be aligned).  Streaming stores
+    write whole cache lines without first reading them (no write-allocate) and without keeping
+    them in the cache; they are weakly ordered, so a thread ends its stores with ``store_fence``.
+``store_fence()``
+    Statement-like (returns None): a full memory fence (``fence seq_cst``: mfence on x86-64),
+    which orders streaming stores before whatever follows.
 ``prefer_vector_width_512()``
     Statement-like (returns None), for kernel authors: call it once at the top of a jitted
     function to give *that* LLVM function the attribute ``"prefer-vector-width"="512"``, so its
@@ -57,7 +66,8 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 __all__ = ["pow2", "pow2_shifted", "ldexp_split", "fma", "copysign", "logb_sqrt2", "mant_sqrt2",
-           "float_bits", "bits_float", "prefer_vector_width_512", "prefetch"]
+           "float_bits", "bits_float", "prefer_vector_width_512", "prefetch", "stream_store",
+           "store_fence"]
 
 # per float type: (int type, mantissa bits, exponent bias, SHIFT, bits of sqrt(1/2))
 _F32 = (ir.IntType(32), 23, 127, 12582912.0, 0x3F3504F3)
@@ -250,3 +260,44 @@ def prefetch(typingctx, arr, index):
         return context.get_dummy_value()
 
     return types.none(arr, index), codegen
+
+
+@intrinsic
+def stream_store(typingctx, dest, start, src, count):
+    if not (isinstance(dest, types.Array) and isinstance(src, types.Array) and dest.ndim == src.ndim == 1
+            and dest.dtype == src.dtype and _is_float(dest.dtype)
+            and isinstance(start, types.Integer) and isinstance(count, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        out = context.make_array(sig.args[0])(context, builder, args[0])
+        buf = context.make_array(sig.args[2])(context, builder, args[2])
+        first = context.cast(builder, args[1], sig.args[1], types.intp)
+        n = context.cast(builder, args[3], sig.args[3], types.intp)
+        element = context.get_value_type(sig.args[0].dtype)
+        size = context.get_abi_sizeof(element)
+        lanes = 64 // size
+        vector = ir.VectorType(element, lanes)
+        target = builder.bitcast(builder.gep(out.data, [first]), vector.as_pointer())
+        source = builder.bitcast(buf.data, vector.as_pointer())
+        # nothing streams unless target is 64-byte aligned
+        aligned = builder.icmp_unsigned("==", builder.and_(builder.ptrtoint(target, n.type), ir.Constant(n.type, 63)),
+                                        ir.Constant(n.type, 0))
+        vectors = builder.select(aligned, builder.sdiv(n, ir.Constant(n.type, lanes)), ir.Constant(n.type, 0))
+        nontemporal = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        with cgutils.for_range(builder, vectors) as loop:
+            value = builder.load(builder.gep(source, [loop.index]), align=size)
+            store = builder.store(value, builder.gep(target, [loop.index]), align=64)
+            store.set_metadata("nontemporal", nontemporal)
+        return builder.mul(vectors, ir.Constant(n.type, lanes))
+
+    return types.intp(dest, start, src, count), codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    def codegen(context, builder, sig, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.none(), codegen

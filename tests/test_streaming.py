@@ -1,0 +1,228 @@
+"""Out-of-place kernels with streaming (non-temporal) stores, in both backends, and the dispatch
+that picks them for large outputs (fastact/_policy.py, STREAM_FROM_BYTES).
+
+A streaming kernel computes each chunk into an L1 buffer and streams it to the output's 64-byte
+aligned lines; the elements before the output's first boundary, a chunk's tail shorter than a
+vector and any output not aligned to its itemsize get ordinary stores.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import fastact as fa
+from fastact import _backends, _dispatch, _policy, reference
+from helpers import SENTINEL, assert_close, offset_view, sample, untouched_around
+
+BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not _backends.available(name),
+                                                       reason=f"the {name} backend is not available"))
+            for name in ("cython", "numba")]
+DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+
+#: (family, direction, kernel args, reference function and parameters): a memory family (4 KiB
+#: chunks), a compute family (1 KiB chunks that prefetch), a compute loop over two inputs, a
+#: memory loop over two inputs.
+CASES = [("leaky_relu", "forward", (0.2,), reference.leaky_relu, (0.2,)),
+         ("elu", "forward", (1.0, 1.0, 1.0), reference.elu, ()),
+         ("tanh", "backward", (), reference.tanh_backward, ()),
+         ("sigmoid", "backward_from_output", (), reference.sigmoid_backward_from_output, ())]
+
+
+def _misaligned(n, dtype):
+    """A byte buffer of 0xA5 and n elements of dtype in it, 1 byte past a 64-byte boundary (so
+    not aligned to the itemsize: nothing may stream)."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.full(n * itemsize + 192, 0xA5, np.uint8)
+    start = (-raw.ctypes.data) % 64 + 65
+    return raw, raw[start:start + n * itemsize].view(dtype)
+
+
+def _bytes_untouched_around(raw, view):
+    start = view.ctypes.data - raw.ctypes.data
+    return bool(np.all(raw[:start] == 0xA5) and np.all(raw[start + view.nbytes:] == 0xA5))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@DTYPES
+@pytest.mark.parametrize("n", [1, 5, 17, 1037, 5_121])
+def test_streaming_kernels_write_every_element_once(backend, n, dtype):
+    """Outputs (and inputs) at any offset from a 64-byte boundary and one not aligned to the
+    itemsize, serial and split (more blocks than elements too), the output also one of the
+    inputs: every element is the reference's and nothing outside the output is written."""
+    module = _backends.load(backend)
+    x0 = sample((n,), dtype, seed=n)
+    g0 = sample((n,), dtype, seed=n + 1, special=False)
+    y0 = reference.sigmoid(x0.astype(np.float64)).astype(dtype)
+    for family, direction, args, truth, params in CASES:
+        args = tuple(np.dtype(dtype).type(a) for a in args)
+        inputs = (x0,) if direction == "forward" else (g0, y0 if direction == "backward_from_output" else x0)
+        want = truth(*(a.astype(np.float64) for a in inputs), *params)
+        for parallel, counts in ((False, (1,)), (True, (1, 2, 3, 5))):
+            kernel = module.elementwise_kernel(family, direction, dtype, True, parallel, stream=True)
+            for nchunks in counts:
+                what = f"{backend} {family} {direction} nchunks={nchunks}"
+                for off, in_off in ((0, 0), (1, 1), (3, 7), (7, 0), (13, 2)):
+                    shifted = []
+                    for a in inputs:
+                        _, view = offset_view(n, dtype, in_off)
+                        view[:] = a
+                        shifted.append(view)
+                    obuf, out = offset_view(n, dtype, off)
+                    kernel(*shifted, out, args, nchunks)
+                    assert_close(out, want, dtype, f"{what} offset {off}")
+                    assert untouched_around(obuf, out), f"{what} offset {off}: wrote outside the output"
+                    first = shifted[0]
+                    kernel(*shifted, first, args, nchunks)               # the output is an input
+                    assert_close(first, want, dtype, f"{what} onto its first input, offset {in_off}")
+                raw, out = _misaligned(n, dtype)
+                kernel(*inputs, out, args, nchunks)
+                assert_close(out.copy(), want, dtype, f"{what} misaligned output")
+                assert _bytes_untouched_around(raw, out), f"{what} misaligned: wrote outside the output"
+
+
+def test_stream_from_counts_the_whole_traffic():
+    for dtype, inputs in ((np.float32, 1), (np.float32, 2), (np.float64, 1), (np.float64, 2)):
+        n = _policy.stream_from(dtype, inputs)
+        per_element = (inputs + 1) * np.dtype(dtype).itemsize
+        assert n * per_element >= _policy.STREAM_FROM_BYTES > (n - 1) * per_element
+
+
+@contextlib.contextmanager
+def _threads(n):
+    before = fa.get_num_threads()
+    fa.set_num_threads(n)
+    try:
+        yield
+    finally:
+        fa.set_num_threads(before)
+
+
+@pytest.fixture
+def small_stream_threshold(monkeypatch):
+    """Streaming from 4 KB of traffic, and the plans made under it forgotten afterwards; yields
+    the list of (backend, family, direction, parallel) of every streaming kernel call."""
+    monkeypatch.setattr(_policy, "STREAM_FROM_BYTES", 4096)
+    _dispatch.reset_plans()
+    calls = []
+    real = _dispatch._elementwise_kernel
+
+    def spy(module, family, direction, dtype, contiguous, parallel, stream=False):
+        kernel = real(module, family, direction, dtype, contiguous, parallel, stream)
+        if not stream:
+            return kernel
+
+        def recorded(*arrays):
+            calls.append((module.NAME, family, direction, parallel))
+            return kernel(*arrays)
+        return recorded
+    monkeypatch.setattr(_dispatch, "_elementwise_kernel", spy)
+    yield calls
+    monkeypatch.undo()
+    _dispatch.reset_plans()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@DTYPES
+def test_large_out_of_place_calls_stream_and_in_place_calls_do_not(small_stream_threshold, backend, dtype):
+    calls = small_stream_threshold
+    n = 2 * _policy.PARALLEL_THRESHOLD["compute"]       # parallel with 2 threads
+    x = sample((n,), dtype, seed=3)
+    g = sample((n,), dtype, seed=4, special=False)
+    want = reference.sigmoid(x.astype(np.float64))
+    for threads in (1, 2):
+        parallel = threads > 1
+        with _threads(threads):
+            small = np.full(100, SENTINEL, dtype)
+            fa.sigmoid(x[:100], out=small, backend=backend)       # 800 bytes of traffic: ordinary
+            assert calls == []
+            inplace = x.copy()
+            fa.sigmoid_(inplace, backend=backend)                   # in place never streams
+            assert calls == []
+            assert_close(inplace, want, dtype, "sigmoid_")
+            out = np.full_like(x, SENTINEL)
+            fa.sigmoid(x, out=out, backend=backend)
+            assert calls == [(backend, "sigmoid", "forward", parallel)]
+            assert_close(out, want, dtype, f"sigmoid {threads} threads")
+            grad = np.full_like(x, SENTINEL)
+            fa.sigmoid_backward(g, out, out=grad, from_output=True, backend=backend)
+            assert calls[-1] == (backend, "sigmoid", "backward_from_output", parallel)
+            assert_close(grad, reference.sigmoid_backward_from_output(g.astype(np.float64),
+                                                                      out.astype(np.float64)),
+                         dtype, "sigmoid_backward from the output")
+            calls.clear()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@DTYPES
+def test_pre_resolved_kernels_stream_large_outputs_correctly(small_stream_threshold, backend, dtype):
+    x = sample((3000,), dtype, seed=5)
+    g = sample((3000,), dtype, seed=6, special=False)
+    forward = fa.kernel("silu", dtype, backend=backend)
+    backward = fa.kernel("silu", dtype, backward=True, backend=backend)
+    want = reference.silu(x.astype(np.float64))
+    want_grad = reference.silu_backward(g.astype(np.float64), x.astype(np.float64))
+    for threads in (1, 2):
+        with _threads(threads):
+            obuf, out = offset_view(x.size, dtype, 3)
+            forward(x, out)
+            assert_close(out, want, dtype, "silu kernel, out of place")
+            assert untouched_around(obuf, out)
+            gbuf, grad = offset_view(x.size, dtype, 5)
+            backward(g, x, grad)
+            assert_close(grad, want_grad, dtype, "silu backward kernel, out of place")
+            assert untouched_around(gbuf, grad)
+            inplace = x.copy()
+            forward(inplace)
+            assert_close(inplace, want, dtype, "silu kernel, in place")
+
+
+# --- the stores, from the machine code -------------------------------------------------------------
+
+def _cython_functions(variant):
+    from fastact._cython import _variants
+    module = __import__(_variants.module_name(variant), fromlist=["_"])
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", module.__file__], capture_output=True,
+                          text=True, check=True).stdout
+    functions = {}
+    for chunk in re.split(r"\n(?=[0-9a-f]+ <)", text):
+        m = re.match(r"[0-9a-f]+ <([^>]+)>:", chunk)
+        if m:
+            functions[m.group(1)] = chunk
+    return functions
+
+
+@pytest.mark.skipif(not _backends.available("cython"), reason="the cython backend is not available")
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump not installed")
+@pytest.mark.parametrize("variant,register", [("avx2", "ymm"), ("avx512", "zmm")])
+def test_cython_streaming_loops_compute_and_store_packed(variant, register):
+    if variant not in _backends.load("cython").info()["variants_compiled"].split():
+        pytest.skip(f"the {variant} variant was not compiled here")
+    functions = _cython_functions(variant)
+    for key, suffix in (("_sigmoid_forward_f32_", "ps"), ("_relu_forward_f32_", "ps"),
+                        ("_tanh_backward_f64_", "pd"), ("_gelu_forward_f64_", "pd")):
+        body = "\n".join(code for name, code in functions.items()
+                         if key in name and re.search(r"_(nt|contiguous_nogil)\b", name))
+        assert body, f"no machine code found for {key}"
+        assert re.search(rf"\bvmovnt{suffix}\s+%{register}", body), f"{variant} {key}: no streaming stores"
+        packed = re.findall(rf"\bv\w+{suffix}\s+[^\n]*%{register}", body)
+        assert len(packed) >= 8, f"{variant} {key}: no packed {register} arithmetic"
+
+
+@pytest.mark.skipif(not _backends.available("numba"), reason="the numba backend is not available")
+@pytest.mark.parametrize("family,direction,dtype", [("sigmoid", "forward", np.float32),
+                                                    ("tanh", "backward", np.float64)])
+def test_numba_streaming_loops_compute_and_store_packed(family, direction, dtype):
+    module = _backends.load("numba")
+    kernel = module.elementwise_kernel(family, direction, dtype, True, False, stream=True, cache=False)
+    arrays = [np.ones(64, dtype) for _ in range(2 if direction == "forward" else 3)]
+    kernel(*arrays, (), 1)
+    asm = "\n".join(kernel.inspect_asm().values())
+    suffix = "ps" if dtype == np.float32 else "pd"
+    assert re.search(rf"\bvmovnt{suffix}\s+%[xyz]mm", asm), f"{family} {direction}: no streaming stores"
+    packed = re.findall(rf"\bv\w+{suffix}\s+[^\n]*%[yz]mm", asm)
+    assert len(packed) >= 8, f"{family} {direction}: no packed ymm/zmm arithmetic"
