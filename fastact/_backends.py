@@ -14,8 +14,9 @@ A kernel backend is a module with:
 * ``prelu_kernel(direction, dtype, parallel)``: forward ``k(x3, weight, out3, nchunks)`` and
   backward ``k(grad3, x3, weight, grad_x3, grad_weight_rows, nchunks)`` on (outer, channels, inner)
   views, grad_weight_rows a float64 (outer, channels) array of partial sums;
-* ``softmax_kernel(direction, dtype, parallel)``: forward ``k(x2, out2, log, nchunks)`` and
-  backward ``k(grad2, y2, out2, log, nchunks)`` over the rows of 2-D views;
+* ``softmax_kernel(direction, dtype, parallel)``: forward ``k(x2, out2, log, nchunks, stream)`` and
+  backward ``k(grad2, y2, out2, log, nchunks, stream)`` over the rows of 2-D views (``stream``:
+  the output with streaming stores; it is never an input then);
 * ``set_threads(n)``: called before a parallel kernel with the thread count in force;
 * ``info()`` -> dict for ``show_config``.
 

@@ -773,8 +773,9 @@ class SoftmaxOp:
         module = _backends.load(name)
         parallel, nchunks = _parallelism(x.size, "compute", module)
         kernel = module.softmax_kernel("forward", out.dtype, parallel)
+        stream = out is not x and x.size >= _policy.stream_from(out.dtype, 1) and not _same_memory(x, out)
         for x2, o2 in rows_layout((x, out), ax):
-            kernel(x2, o2, self.log, nchunks)
+            kernel(x2, o2, self.log, nchunks, stream)
         return out
 
     def backward(self, grad, saved, params, out, from_output, backend):
@@ -806,8 +807,12 @@ class SoftmaxOp:
         module = _backends.load(name)
         parallel, nchunks = _parallelism(grad.size, "compute", module)
         kernel = module.softmax_kernel("backward", out.dtype, parallel)
+        # (not log_softmax's: its exp pass over y, heavy on arithmetic, lost with streaming
+        # stores -- 10**7 float64, rows of 1000, Cython: 9.1 -> 10.9 ms, with y prefetched 9.6)
+        stream = (not self.log and grad.size >= _policy.stream_from(out.dtype, 2)
+                  and not any(a is out or _same_memory(a, out) for a in (grad, y)))
         for g2, y2, o2 in rows_layout((grad, y, out), ax):
-            kernel(g2, y2, o2, self.log, nchunks)
+            kernel(g2, y2, o2, self.log, nchunks, stream)
         return out
 
 

@@ -68,6 +68,9 @@ PREFETCH_AHEAD_BYTES = 4096
 #: many bytes of output into an L1 buffer, then stream it out (the prefetching loops use their
 #: PREFETCH_CHUNK_BYTES chunks).
 STREAM_CHUNK_BYTES = 4096
+#: softmax streams rows of up to this many elements (its exp values are summed before they are
+#: scaled: a row goes through a buffer whole; longer rows get ordinary stores).
+STREAM_ROW_MAX = 4096
 
 
 def prefetches(cost: str, direction: str) -> bool:

@@ -226,3 +226,71 @@ def test_numba_streaming_loops_compute_and_store_packed(family, direction, dtype
     assert re.search(rf"\bvmovnt{suffix}\s+%[xyz]mm", asm), f"{family} {direction}: no streaming stores"
     packed = re.findall(rf"\bv\w+{suffix}\s+[^\n]*%[yz]mm", asm)
     assert len(packed) >= 8, f"{family} {direction}: no packed ymm/zmm arithmetic"
+
+
+# --- softmax rows ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@DTYPES
+@pytest.mark.parametrize("cols", [1, 17, 1000, 1037, 4096, 4097])
+def test_streaming_softmax_rows_write_every_element_once(backend, cols, dtype):
+    """softmax, log_softmax and their backward with streaming stores: rows of any length (the
+    blocks of the output passes, softmax's whole-row buffer and rows longer than it, which get
+    ordinary stores), outputs at any offset and one not aligned to the itemsize, serial and split:
+    the reference's values and nothing written outside the output."""
+    module = _backends.load(backend)
+    rows = 5
+    x = sample((rows, cols), dtype, seed=cols, special=False)
+    g = sample((rows, cols), dtype, seed=cols + 1, special=False)
+    for log in (False, True):
+        name = "log_softmax" if log else "softmax"
+        y = getattr(reference, name)(x.astype(np.float64)).astype(dtype)
+        want = {"forward": getattr(reference, name)(x.astype(np.float64)),
+                "backward": getattr(reference, f"{name}_backward_from_output")(g.astype(np.float64),
+                                                                                y.astype(np.float64))}
+        for parallel, counts in ((False, (1,)), (True, (1, 2, 7))):
+            forward = module.softmax_kernel("forward", dtype, parallel)
+            backward = module.softmax_kernel("backward", dtype, parallel)
+            for nchunks in counts:
+                for off in (0, 3, 13):
+                    for direction, run in (("forward", lambda o: forward(x, o, log, nchunks, True)),
+                                           ("backward", lambda o: backward(g, y, o, log, nchunks, True))):
+                        what = f"{backend} {name} {direction} nchunks={nchunks} offset {off}"
+                        obuf, flat = offset_view(rows * cols, dtype, off)
+                        run(flat.reshape(rows, cols))
+                        assert_close(flat.reshape(rows, cols), want[direction], dtype, what)
+                        assert untouched_around(obuf, flat), f"{what}: wrote outside the output"
+                raw, flat = _misaligned(rows * cols, dtype)
+                forward(x, flat.reshape(rows, cols), log, nchunks, True)
+                assert_close(flat.copy().reshape(rows, cols), want["forward"], dtype, f"{name} misaligned")
+                assert _bytes_untouched_around(raw, flat), f"{name} misaligned: wrote outside the output"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_large_softmax_calls_stream_and_in_place_ones_do_not(small_stream_threshold, monkeypatch, backend):
+    module = _backends.load(backend)
+    calls = []
+    real = module.softmax_kernel
+
+    def spy(direction, dtype, parallel):
+        kernel = real(direction, dtype, parallel)
+
+        def recorded(*arrays):
+            calls.append((direction, arrays[-1]))
+            return kernel(*arrays)
+        return recorded
+    monkeypatch.setattr(module, "softmax_kernel", spy)
+    x = sample((40, 100), np.float32, seed=7, special=False)
+    g = sample((40, 100), np.float32, seed=8, special=False)
+    y = fa.softmax(x, backend=backend)
+    assert calls == [("forward", True)]
+    fa.softmax(x[:2], backend=backend)                              # 1.6 KB of traffic
+    fa.softmax_(x.copy(), backend=backend)
+    assert [stream for _, stream in calls[1:]] == [False, False]
+    grad = fa.softmax_backward(g, y, from_output=True, backend=backend)
+    assert calls[-1] == ("backward", True)
+    fa.log_softmax_backward(g, np.log(y), from_output=True, backend=backend)
+    assert calls[-1] == ("backward", False)                         # measured slower: see _dispatch
+    assert_close(y, reference.softmax(x.astype(np.float64)), np.float32, "softmax")
+    assert_close(grad, reference.softmax_backward_from_output(g.astype(np.float64), y.astype(np.float64)),
+                 np.float32, "softmax backward")

@@ -255,7 +255,8 @@ def prelu_kernel(direction: str, dtype, parallel: bool):
 
 
 def softmax_kernel(direction: str, dtype, parallel: bool):
-    """forward ``k(x2, out2, log, nchunks)``; backward ``k(grad2, y2, out2, log, nchunks)``."""
+    """forward ``k(x2, out2, log, nchunks, stream)``; backward ``k(grad2, y2, out2, log, nchunks,
+    stream)``; `stream`: the output with streaming stores (it must not be an input)."""
     return _ROWS[("softmax", direction, _dtype_name(dtype))]
 
 

@@ -205,7 +205,8 @@ def kernels_context(variant: str):
                     arg_names="".join(f", {a}" for a in args),
                     python_params=", ".join(inputs),
                 ))
-    return dict(variant=variant, kernels=kernels, dtypes=dtypes, families=families)
+    return dict(variant=variant, kernels=kernels, dtypes=dtypes, families=families,
+                stream_row_max=spec.STREAM_ROW_MAX)
 
 
 def header(template: str, comment: str = "#") -> str:

@@ -10,7 +10,7 @@ import threading
 import numba
 import numpy as np
 
-from ..spec import FAMILIES, prefetches
+from ..spec import FAMILIES, STREAM_ROW_MAX, prefetches
 from . import loops
 from .activations import build_families
 from .mathfn import build_math
@@ -157,14 +157,17 @@ def prelu_kernel(direction: str, dtype, parallel: bool):
 
 
 def softmax_kernel(direction: str, dtype, parallel: bool):
-    """forward: k(x2, out2, log, nchunks); backward: k(g2, y2, out2, log, nchunks); rows = axis 1."""
+    """forward: k(x2, out2, log, nchunks, stream); backward: k(g2, y2, out2, log, nchunks, stream);
+    rows = axis 1; `stream`: the output with streaming stores (it must not be an input)."""
     F = _DTYPES[np.dtype(dtype)]
 
     def make():
         template = loops.softmax_forward if direction == "forward" else loops.softmax_backward
         name = f"softmax_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}"
+        itemsize = np.dtype(F).itemsize
         return loops.specialize(template, name, parallel=parallel, options=loops.REDUCTION_OPTIONS,
                                 exp=_math_for(F).exp_bounded,  # arguments <= 0: no upper clamp needed
+                                ROWMAX=STREAM_ROW_MAX, PAGE=4096 // itemsize,
                                 **loops.max_key_constants(F))
 
     return _memo(("softmax", direction, F, parallel), make)

@@ -301,8 +301,9 @@ def _row_implementation(entry: Entry, F, key, memo):
     # the backend's own serial row kernel (same math as fastact.softmax(..., backend="numba"))
     rows = softmax_kernel("forward" if entry.form == "inplace" else "backward", F, False)
     names = entry.leading
-    # the template's arguments: (x, out, log, nchunks) / (grad, y, out, log, nchunks), out = the first
-    call = ", ".join(f"{n}_" for n in names) + f", {names[0]}_, {log}, 1"
+    # the template's arguments: (x, out, log, nchunks, stream) / (grad, y, out, log, nchunks,
+    # stream), out = the first (in place: no streaming stores)
+    call = ", ".join(f"{n}_" for n in names) + f", {names[0]}_, {log}, 1, False"
     if layout == "C":
         body = "".join(f"    {n}_ = {n}.reshape(({n}.size // {n}.shape[-1], {n}.shape[-1]))\n"
                        for n in names) + f"    _rows({call})\n"

@@ -132,6 +132,19 @@ def prefetch_lines(a, start, stop, step):
 
 
 @numba.njit(inline="always")
+def stream_out(dest, buf):
+    """dest[:] = buf[:dest.size] (dest contiguous): up to dest's first 64-byte boundary, and a
+    last partial vector, with ordinary stores, the lines between with streaming ones."""
+    n = dest.size
+    h = min(lead_of(dest), n)
+    for i in range(h):
+        dest[i] = buf[i]
+    rest = dest[h:]
+    body = buf[h:n]
+    stream_rest(rest, 0, body, n - h, stream_store(rest, 0, body, n - h))
+
+
+@numba.njit(inline="always")
 def stream_rest(out, start, buf, count, done):
     """out[start + done:start + count] = buf[done:count]: what stream_store left (fewer elements
     than a vector), with ordinary stores (slices indexed from 0: no wraparound, no gathers)."""
@@ -502,10 +515,16 @@ def max_key_constants(F) -> dict:
     return dict(KEY_INT=I, KEY_SHIFT=shift, KEY_MAG=mag, KEY_START=I(start ^ ((start >> shift) & mag)))
 
 
-def softmax_forward(x, out, log, nchunks):
+# `stream`: the output with streaming stores (out is not an input), through each thread's row of
+# `bufs` (ROWMAX elements: log_softmax and the backward go through it in blocks, softmax whole rows
+# of up to ROWMAX elements, longer rows with ordinary stores).
+
+def softmax_forward(x, out, log, nchunks, stream):
     rows, cols = x.shape
+    bufs = np.empty((nchunks, ROWMAX + PAGE if stream else 1), x.dtype)  # noqa: F821
     for c in prange(nchunks):
         wide()
+        buf = bufs[c]
         r0 = c * rows // nchunks
         r1 = (c + 1) * rows // nchunks
         for r in range(r0, r1):
@@ -527,23 +546,41 @@ def softmax_forward(x, out, log, nchunks):
                 for i in range(cols):
                     s += exp(xs[i] - m)  # noqa: F821
                 lse = m + xs.dtype.type(math.log(s))
-                for i in range(cols):
-                    os_[i] = xs[i] - lse
+                b = 0
+                e = lead_of(os_) + ROWMAX if stream else cols  # noqa: F821
+                while b < cols:
+                    e = min(e, cols)
+                    xb = xs[b:e]
+                    dst = buf if stream else os_[b:e]
+                    for i in range(xb.size):
+                        dst[i] = xb[i] - lse
+                    if stream:
+                        stream_out(os_[b:e], buf)
+                    b = e
+                    e += ROWMAX  # noqa: F821
             else:
                 # exp(x - m) stored, then summed by row_sum_nonneg: a float64 sum inside this
                 # loop costs a conversion per element (rows of 1024 float32, in cache, one
                 # thread: 0.58 -> 0.44 ns per element)
+                whole = stream and cols <= ROWMAX  # noqa: F821
+                dst = buf[:cols] if whole else os_
                 for i in range(cols):
-                    os_[i] = exp(xs[i] - m)  # noqa: F821
-                inv = xs.dtype.type(1.0 / row_sum_nonneg(os_))
+                    dst[i] = exp(xs[i] - m)  # noqa: F821
+                inv = xs.dtype.type(1.0 / row_sum_nonneg(dst))
                 for i in range(cols):
-                    os_[i] = os_[i] * inv
+                    dst[i] = dst[i] * inv
+                if whole:
+                    stream_out(os_, buf)
+        if stream:
+            store_fence()
 
 
-def softmax_backward(grad, y, out, log, nchunks):
+def softmax_backward(grad, y, out, log, nchunks, stream):
     rows, cols = y.shape
+    bufs = np.empty((nchunks, ROWMAX + PAGE if stream else 1), y.dtype)  # noqa: F821
     for c in prange(nchunks):
         wide()
+        buf = bufs[c]
         r0 = c * rows // nchunks
         r1 = (c + 1) * rows // nchunks
         for r in range(r0, r1):
@@ -554,15 +591,29 @@ def softmax_backward(grad, y, out, log, nchunks):
             if log:
                 for i in range(cols):
                     s += gs[i]
-                t = ys.dtype.type(s)
-                for i in range(cols):
-                    os_[i] = gs[i] - exp(ys[i]) * t  # noqa: F821
             else:
                 for i in range(cols):
                     s += gs[i] * ys[i]
-                t = ys.dtype.type(s)
-                for i in range(cols):
-                    os_[i] = ys[i] * (gs[i] - t)
+            t = ys.dtype.type(s)
+            b = 0
+            e = lead_of(os_) + ROWMAX if stream else cols  # noqa: F821
+            while b < cols:
+                e = min(e, cols)
+                gb = gs[b:e]
+                yb = ys[b:e]
+                dst = buf if stream else os_[b:e]
+                if log:
+                    for i in range(gb.size):
+                        dst[i] = gb[i] - exp(yb[i]) * t  # noqa: F821
+                else:
+                    for i in range(gb.size):
+                        dst[i] = yb[i] * (gb[i] - t)
+                if stream:
+                    stream_out(os_[b:e], buf)
+                b = e
+                e += ROWMAX  # noqa: F821
+        if stream:
+            store_fence()
 
 
 def specialize(template, name: str, *, parallel: bool, options=KERNEL_OPTIONS, cache=None, **bindings):
