@@ -40,9 +40,10 @@ branches, and none produces poison: conversions to integer go through bit patter
 ``stream_store(dest, start, src, count)``
     Writes src[:m] to dest[start:start + m] with streaming (non-temporal) stores in 64-byte
     vectors, m the largest multiple of a vector's lanes <= count, and returns m (the caller
-    writes the rest); when dest[start] is not 64-byte aligned, m = 0 (src need not be aligned).  Streaming stores
-    write whole cache lines without first reading them (no write-allocate) and without keeping
-    them in the cache; they are weakly ordered, so a thread ends its stores with ``store_fence``.
+    writes the rest); m = 0 when dest[start] is not 64-byte aligned (src need not be).
+    Streaming stores write whole cache lines without first reading them (no write-allocate) and
+    without keeping them in the cache; they are weakly ordered, so a thread ends its stores with
+    ``store_fence``.
 ``store_fence()``
     Statement-like (returns None): a full memory fence (``fence seq_cst``: mfence on x86-64),
     which orders streaming stores before whatever follows.

@@ -13,7 +13,8 @@ Kernel ABI (shared with the Cython backend, see ``fastact/_backends.py``):
 
 * contiguous elementwise: 1-D C-contiguous arrays; ``forward(x, out, args, nchunks)``,
   ``backward(grad, saved, out, args, nchunks)``; in place (out is x, or out is grad):
-  ``forward(x, args, nchunks)``, ``backward(grad, saved, args, nchunks)``;
+  ``forward(x, args, nchunks)``, ``backward(grad, saved, args, nchunks)``; with streaming stores
+  (large outputs, out of place): the two-array signatures;
 * strided elementwise: the same with 2-D arrays of any strides;
 * ``args``: a tuple of scalars of the array's dtype, in the family's argument order;
 * ``nchunks``: how many contiguous blocks the work is split into; a parallel kernel runs one block
@@ -156,7 +157,7 @@ def stream_rest(out, start, buf, count, done):
 
 # --- elementwise templates -------------------------------------------------------------------------
 
-# CHUNK, AHEAD, LINE: see chunking() (bound by specialize, like scalar).
+# PREFETCH, CHUNK, AHEAD, LINE, SCHUNK, PAGE: see chunking() (bound by specialize, like scalar).
 
 def forward_contiguous(x, out, args, nchunks):
     n = x.size
