@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
 
 import numpy as np
 
@@ -174,3 +176,15 @@ def parallel_everywhere(threads=2):
         _policy.PARALLEL_THRESHOLD.update(saved[0])
         fa.set_num_threads(saved[1])
         _dispatch.reset_plans()
+
+
+def disassembly(so_path):
+    """{symbol: objdump -d text} of a shared object (for the vectorization tests)."""
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(so_path)], capture_output=True,
+                          text=True, check=True).stdout
+    functions = {}
+    for chunk in re.split(r"\n(?=[0-9a-f]+ <)", text):
+        m = re.match(r"[0-9a-f]+ <([^>]+)>:", chunk)
+        if m:
+            functions[m.group(1)] = chunk
+    return functions

@@ -24,7 +24,7 @@ import fastact as fa
 from fastact import _backends, reference
 from fastact._cython import _variants, get_include
 from fastact.spec import FAMILIES
-from helpers import assert_close, offset_view, sample, untouched_around
+from helpers import assert_close, disassembly, offset_view, sample, untouched_around
 
 TESTS = Path(__file__).resolve().parent
 cython_backend = _backends.load("cython")
@@ -358,18 +358,6 @@ def test_every_family_and_direction_has_a_kernel():
 LIBM = re.compile(r"call\w*\s+.*<(expf?|expm1f?|log1pf?|logf?|tanhf?|erff?|erfcf?|powf?|fmaf?)(@plt)?>")
 
 
-def _functions(so_path):
-    """{symbol: disassembly} of a shared object."""
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(so_path)], capture_output=True,
-                          text=True, check=True).stdout
-    functions = {}
-    for chunk in re.split(r"\n(?=[0-9a-f]+ <)", text):
-        m = re.match(r"[0-9a-f]+ <([^>]+)>:", chunk)
-        if m:
-            functions[m.group(1)] = chunk
-    return functions
-
-
 @needs_cython
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump not installed")
 @pytest.mark.parametrize("variant,register", [("avx2", "ymm"), ("avx512", "zmm")])
@@ -382,7 +370,7 @@ def test_hot_loops_are_vectorized_without_libm(variant, register, family, direct
     if variant not in _compiled():
         pytest.skip(f"the {variant} variant was not compiled here")
     module = __import__(_variants.module_name(variant), fromlist=["_"])
-    functions = _functions(module.__file__)
+    functions = disassembly(module.__file__)
     # the serial loop, its prefetching chunk loop (which inlines it) and the OpenMP-outlined one
     key = f"_{family}_{direction}_{dtype}_"
     body = "\n".join(code for name, code in functions.items()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 import fastact as fa
 from fastact import _backends, _dispatch, _policy, reference
-from helpers import SENTINEL, assert_close, offset_view, sample, untouched_around
+from helpers import SENTINEL, assert_close, disassembly, offset_view, sample, untouched_around
 
 BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not _backends.available(name),
                                                        reason=f"the {name} backend is not available"))
@@ -183,26 +182,14 @@ def test_pre_resolved_kernels_stream_large_outputs_correctly(small_stream_thresh
 
 # --- the stores, from the machine code -------------------------------------------------------------
 
-def _cython_functions(variant):
-    from fastact._cython import _variants
-    module = __import__(_variants.module_name(variant), fromlist=["_"])
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", module.__file__], capture_output=True,
-                          text=True, check=True).stdout
-    functions = {}
-    for chunk in re.split(r"\n(?=[0-9a-f]+ <)", text):
-        m = re.match(r"[0-9a-f]+ <([^>]+)>:", chunk)
-        if m:
-            functions[m.group(1)] = chunk
-    return functions
-
-
 @pytest.mark.skipif(not _backends.available("cython"), reason="the cython backend is not available")
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump not installed")
 @pytest.mark.parametrize("variant,register", [("avx2", "ymm"), ("avx512", "zmm")])
 def test_cython_streaming_loops_compute_and_store_packed(variant, register):
     if variant not in _backends.load("cython").info()["variants_compiled"].split():
         pytest.skip(f"the {variant} variant was not compiled here")
-    functions = _cython_functions(variant)
+    from fastact._cython import _variants
+    functions = disassembly(__import__(_variants.module_name(variant), fromlist=["_"]).__file__)
     for key, suffix in (("_sigmoid_forward_f32_", "ps"), ("_relu_forward_f32_", "ps"),
                         ("_tanh_backward_f64_", "pd"), ("_gelu_forward_f64_", "pd")):
         body = "\n".join(code for name, code in functions.items()
