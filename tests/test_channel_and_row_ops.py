@@ -63,9 +63,9 @@ def test_prelu_per_channel(backend, dtype, parallel):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_prelu_rows_at_any_offset_write_only_their_output(backend, dtype):
-    """Channel rows whose output starts anywhere relative to a 64-byte boundary (the Cython rows
-    run up to the first boundary alone, and the backward's blocks split on boundaries): the
-    reference's values, and a sentinel around the output untouched."""
+    """Channel rows whose output starts anywhere relative to a 64-byte boundary (the Cython
+    forward rows run up to the first boundary alone): the reference's values, a sentinel around
+    the output untouched, and the same weight gradient wherever grad_x is."""
     shape = (2, 3, 2500)
     n = 2 * 3 * 2500
     x = sample(shape, dtype, seed=3, special=False)
@@ -73,6 +73,7 @@ def test_prelu_rows_at_any_offset_write_only_their_output(backend, dtype):
     w = np.linspace(0.05, 0.4, 3)
     want, wb = _prelu_truth(x, w, 1)
     want_gx = np.where(x > 0, g.astype(np.float64), wb * g)
+    grad_weights = []
     for off in (0, 1, 3, 7, 13):
         with parallel_everywhere():
             obuf, out = offset_view(n, dtype, off)
@@ -80,9 +81,12 @@ def test_prelu_rows_at_any_offset_write_only_their_output(backend, dtype):
             assert_close(out.reshape(shape), want, dtype, f"prelu offset {off}")
             assert untouched_around(obuf, out)
             gbuf, gx = offset_view(n, dtype, off)
-            fa.prelu_backward(g, x, w, axis=1, out=gx.reshape(shape), backend=backend)
+            _, gw = fa.prelu_backward(g, x, w, axis=1, out=gx.reshape(shape), backend=backend)
             assert_close(gx.reshape(shape), want_gx, dtype, f"prelu grad_x offset {off}")
             assert untouched_around(gbuf, gx)
+            grad_weights.append(gw)
+    for gw in grad_weights[1:]:
+        np.testing.assert_array_equal(gw, grad_weights[0])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
