@@ -457,11 +457,8 @@ def _elementwise_kernel(module, family, direction, dtype, contiguous, parallel, 
     key = (module.NAME, family, direction, dtype, contiguous, parallel, stream)
     kernel = _KERNELS.get(key)
     if kernel is None:
-        if stream:
-            kernel = module.elementwise_kernel(family, direction, dtype, contiguous, parallel, stream=True)
-        else:
-            kernel = module.elementwise_kernel(family, direction, dtype, contiguous, parallel)
-        _KERNELS[key] = kernel
+        kernel = _KERNELS[key] = module.elementwise_kernel(family, direction, dtype, contiguous, parallel,
+                                                           stream=stream)
     return kernel
 
 
@@ -773,7 +770,7 @@ class SoftmaxOp:
         module = _backends.load(name)
         parallel, nchunks = _parallelism(x.size, "compute", module)
         kernel = module.softmax_kernel("forward", out.dtype, parallel)
-        stream = out is not x and x.size >= _policy.stream_from(out.dtype, 1) and not _same_memory(x, out)
+        stream = x.size >= _policy.stream_from(out.dtype, 1) and not _same_memory(x, out)
         for x2, o2 in rows_layout((x, out), ax):
             kernel(x2, o2, self.log, nchunks, stream)
         return out
@@ -810,7 +807,7 @@ class SoftmaxOp:
         # (not log_softmax's: its exp pass over y, heavy on arithmetic, lost with streaming
         # stores -- 10**7 float64, rows of 1000, Cython: 9.1 -> 10.9 ms, with y prefetched 9.6)
         stream = (not self.log and grad.size >= _policy.stream_from(out.dtype, 2)
-                  and not any(a is out or _same_memory(a, out) for a in (grad, y)))
+                  and not any(_same_memory(a, out) for a in (grad, y)))
         for g2, y2, o2 in rows_layout((grad, y, out), ax):
             kernel(g2, y2, o2, self.log, nchunks, stream)
         return out
