@@ -71,6 +71,13 @@ STREAM_CHUNK_BYTES = 4096
 #: softmax streams rows of up to this many elements (its exp values are summed before they are
 #: scaled: a row goes through a buffer whole; longer rows get ordinary stores).
 STREAM_ROW_MAX = 4096
+#: The softmax forward's exp pass runs in chunks of SOFTMAX_CHUNK elements, each first
+#: prefetching the same part of the next row of the input and of the output (unless the output
+#: streams or is the input), up to SOFTMAX_PREFETCH_MAX_BYTES of each row: the pass is heavy on
+#: arithmetic, so the next row's loads would wait on memory, and its stores on the write-allocate
+#: reads of the output's lines (numbers in fastact/_cython/_kernels.pyx.tp, where they were measured).
+SOFTMAX_CHUNK = 128
+SOFTMAX_PREFETCH_MAX_BYTES = 8192
 
 
 def prefetches(cost: str, direction: str) -> bool:

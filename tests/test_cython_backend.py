@@ -382,6 +382,24 @@ def test_hot_loops_are_vectorized_without_libm(variant, register, family, direct
     assert not LIBM.search(body), f"{variant} {key} calls libm: {LIBM.search(body).group(0)}"
 
 
+@needs_cython
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump not installed")
+@pytest.mark.parametrize("variant", ["baseline", "avx2", "avx512"])
+def test_prefetching_loops_keep_their_prefetches(variant):
+    """The softmax rows prefetch the next input and output rows, the compute families' chunk
+    loops their inputs ahead: gcc once deleted a helper that only prefetched (it has no side
+    effect to gcc's mod-ref analysis), and every softmax prefetch with it."""
+    if variant not in _compiled():
+        pytest.skip(f"the {variant} variant was not compiled here")
+    functions = disassembly(__import__(_variants.module_name(variant), fromlist=["_"]).__file__)
+    # softmax: the next row of x and of the output, in each form's exp pass; the chunk loops:
+    # each input
+    for key, least in (("_softmax_row_f32", 4), ("_softmax_row_f64", 4), ("_gelu_forward_f32_stream", 1),
+                       ("_tanh_backward_f64_stream", 2)):
+        body = "\n".join(code for name, code in functions.items() if key in name)
+        assert body, f"no machine code found for {key}"
+        count = len(re.findall(r"\bprefetcht0\b", body))
+        assert count >= least, f"{variant} {key}: {count} prefetches, expected at least {least}"
 # --- the .pxd API ---------------------------------------------------------------------------------
 
 def test_pxd_files_ship_and_get_include_points_at_them():

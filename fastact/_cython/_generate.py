@@ -206,7 +206,8 @@ def kernels_context(variant: str):
                     python_params=", ".join(inputs),
                 ))
     return dict(variant=variant, kernels=kernels, dtypes=dtypes, families=families,
-                stream_row_max=spec.STREAM_ROW_MAX)
+                stream_row_max=spec.STREAM_ROW_MAX, softmax_chunk=spec.SOFTMAX_CHUNK,
+                softmax_prefetch_max=spec.SOFTMAX_PREFETCH_MAX_BYTES)
 
 
 def header(template: str, comment: str = "#") -> str:

@@ -10,7 +10,7 @@ import threading
 import numba
 import numpy as np
 
-from ..spec import FAMILIES, STREAM_ROW_MAX, prefetches
+from ..spec import FAMILIES, SOFTMAX_CHUNK, SOFTMAX_PREFETCH_MAX_BYTES, STREAM_ROW_MAX, prefetches
 from . import loops
 from .activations import build_families
 from .mathfn import build_math
@@ -167,7 +167,8 @@ def softmax_kernel(direction: str, dtype, parallel: bool):
         itemsize = np.dtype(F).itemsize
         return loops.specialize(template, name, parallel=parallel, options=loops.REDUCTION_OPTIONS,
                                 exp=_math_for(F).exp_bounded,  # arguments <= 0: no upper clamp needed
-                                ROWMAX=STREAM_ROW_MAX, PAGE=4096 // itemsize,
+                                ROWMAX=STREAM_ROW_MAX, PAGE=4096 // itemsize, LINE=64 // itemsize,
+                                SMCHUNK=SOFTMAX_CHUNK, AHEAD_MAX=SOFTMAX_PREFETCH_MAX_BYTES // itemsize,
                                 **loops.max_key_constants(F))
 
     return _memo(("softmax", direction, F, parallel), make)

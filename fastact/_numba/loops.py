@@ -518,11 +518,24 @@ def max_key_constants(F) -> dict:
 
 # `stream`: the output with streaming stores (out is not an input), through each thread's row of
 # `bufs` (ROWMAX elements: log_softmax and the backward go through it in blocks, softmax whole rows
-# of up to ROWMAX elements, longer rows with ordinary stores).
+# of up to ROWMAX elements, longer rows with ordinary stores).  The exp passes run in chunks of
+# SMCHUNK elements, each first prefetching the same part (up to AHEAD_MAX elements) of the next
+# row of x and, where the output neither streams nor is x, of out (fastact/spec.py,
+# SOFTMAX_CHUNK: why).
+
+@numba.njit(inline="always")
+def prefetch_next_rows(xn, on, i0, i1, line):
+    """Prefetch elements [i0, i1) of the next rows xn and (unless it has no elements) on, one
+    per `line` elements."""
+    prefetch_lines(xn, i0, i1, line)
+    if on.size:
+        prefetch_lines(on, i0, i1, line)
+
 
 def softmax_forward(x, out, log, nchunks, stream):
     rows, cols = x.shape
     bufs = np.empty((nchunks, ROWMAX + PAGE if stream else 1), x.dtype)  # noqa: F821
+    ahead = min(cols, AHEAD_MAX)  # noqa: F821
     for c in prange(nchunks):
         wide()
         buf = bufs[c]
@@ -531,6 +544,10 @@ def softmax_forward(x, out, log, nchunks, stream):
         for r in range(r0, r1):
             xs = x[r]
             os_ = out[r]
+            # the next rows' first `pf` elements are prefetched (none after the block's last row)
+            pf = ahead if r + 1 < r1 else 0
+            xn = x[r + 1 if r + 1 < r1 else r]
+            on = out[r + 1 if r + 1 < r1 else r, :0 if stream or out.ctypes.data == x.ctypes.data else cols]
             # the max on integer keys (bits with the magnitude flipped for negatives: the same
             # order as the floats), which LLVM vectorizes; a float max reduction stays scalar even
             # with fast-math flags. A NaN may win here, and poisons the row as the sum would.
@@ -544,8 +561,12 @@ def softmax_forward(x, out, log, nchunks, stream):
                 # (exp values in a block buffer summed by row_sum_nonneg, as softmax below does
                 # with its output: 0.61 -> 0.75 ns per element, so a float64 sum in the loop)
                 s = 0.0
-                for i in range(cols):
-                    s += exp(xs[i] - m)  # noqa: F821
+                for i0 in range(0, cols, SMCHUNK):  # noqa: F821
+                    i1 = min(i0 + SMCHUNK, cols)  # noqa: F821
+                    prefetch_next_rows(xn, on, min(i0, pf), min(i1, pf), LINE)  # noqa: F821
+                    xc = xs[i0:i1]      # (slices indexed from 0: no wraparound, no gathers)
+                    for i in range(xc.size):
+                        s += exp(xc[i] - m)  # noqa: F821
                 lse = m + xs.dtype.type(math.log(s))
                 b = 0
                 e = lead_of(os_) + ROWMAX if stream else cols  # noqa: F821
@@ -565,8 +586,13 @@ def softmax_forward(x, out, log, nchunks, stream):
                 # thread: 0.58 -> 0.44 ns per element)
                 whole = stream and cols <= ROWMAX  # noqa: F821
                 dst = buf[:cols] if whole else os_
-                for i in range(cols):
-                    dst[i] = exp(xs[i] - m)  # noqa: F821
+                for i0 in range(0, cols, SMCHUNK):  # noqa: F821
+                    i1 = min(i0 + SMCHUNK, cols)  # noqa: F821
+                    prefetch_next_rows(xn, on, min(i0, pf), min(i1, pf), LINE)  # noqa: F821
+                    xc = xs[i0:i1]
+                    dc = dst[i0:i1]
+                    for i in range(xc.size):
+                        dc[i] = exp(xc[i] - m)  # noqa: F821
                 inv = xs.dtype.type(1.0 / row_sum_nonneg(dst))
                 for i in range(cols):
                     dst[i] = dst[i] * inv
