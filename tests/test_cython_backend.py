@@ -400,6 +400,8 @@ def test_prefetching_loops_keep_their_prefetches(variant):
         assert body, f"no machine code found for {key}"
         count = len(re.findall(r"\bprefetcht0\b", body))
         assert count >= least, f"{variant} {key}: {count} prefetches, expected at least {least}"
+
+
 # --- the .pxd API ---------------------------------------------------------------------------------
 
 def test_pxd_files_ship_and_get_include_points_at_them():

@@ -68,6 +68,26 @@ def test_transcendental_loops_are_vectorized_without_libm(family):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_softmax_rows_prefetch_and_stay_vectorized(dtype):
+    """The exp passes run in chunks that prefetch the next rows (fastact/spec.py, SOFTMAX_CHUNK),
+    each over slices indexed from 0: indexed from the chunk's start instead, LLVM compiled them
+    with gathers and scatters (9 and 3 in the float32 kernel), and the rows ran 2x slower."""
+    kernel = numba_backend.softmax_kernel("forward", dtype, False, cache=False)
+    x = np.ones((3, 300), dtype)
+    for log in (False, True):
+        kernel(x, np.empty_like(x), log, 1, False)
+    asm = "\n".join(kernel.inspect_asm().values())
+    suffix = "ps" if dtype == np.float32 else "pd"
+    assert len(re.findall(r"\bprefetcht0\b", asm)) >= 2, "no prefetches in the softmax rows"
+    # the exp polynomial's FMAs (the max, sum and scaling passes have none)
+    fmas = re.findall(rf"\bvfn?m(add|sub)\w+{suffix}\s+[^\n]*%[yz]mm", asm)
+    assert len(fmas) >= 8, "the softmax rows' exp passes have no packed ymm/zmm FMAs"
+    # (one masked gather in a loop's tail is LLVM's own)
+    assert not re.search(r"\bvscatter", asm) and len(re.findall(r"\bvgather", asm)) <= 2, \
+        "the softmax rows gather or scatter"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("n", [15, 255, 257, 1029, 5_121])
 def test_prefetching_chunks_cover_every_element_once(n, dtype):
     """Compute families run their contiguous loops in 1 KiB chunks that prefetch 4 KiB ahead

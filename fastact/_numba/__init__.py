@@ -156,22 +156,24 @@ def prelu_kernel(direction: str, dtype, parallel: bool):
     return _memo(("prelu", direction, F, parallel), make)
 
 
-def softmax_kernel(direction: str, dtype, parallel: bool):
+def softmax_kernel(direction: str, dtype, parallel: bool, cache=None):
     """forward: k(x2, out2, log, nchunks, stream); backward: k(g2, y2, out2, log, nchunks, stream);
-    rows = axis 1; `stream`: the output with streaming stores (it must not be an input)."""
+    rows = axis 1; `stream`: the output with streaming stores (it must not be an input); `cache`:
+    None for the backend's setting, False to compile in memory only (whose machine code can be
+    read: Numba does not keep it for code loaded from its cache)."""
     F = _DTYPES[np.dtype(dtype)]
 
     def make():
         template = loops.softmax_forward if direction == "forward" else loops.softmax_backward
         name = f"softmax_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}"
         itemsize = np.dtype(F).itemsize
-        return loops.specialize(template, name, parallel=parallel, options=loops.REDUCTION_OPTIONS,
+        return loops.specialize(template, name, parallel=parallel, options=loops.REDUCTION_OPTIONS, cache=cache,
                                 exp=_math_for(F).exp_bounded,  # arguments <= 0: no upper clamp needed
                                 ROWMAX=STREAM_ROW_MAX, PAGE=4096 // itemsize, LINE=64 // itemsize,
                                 SMCHUNK=SOFTMAX_CHUNK, AHEAD_MAX=SOFTMAX_PREFETCH_MAX_BYTES // itemsize,
                                 **loops.max_key_constants(F))
 
-    return _memo(("softmax", direction, F, parallel), make)
+    return _memo(("softmax", direction, F, parallel, cache), make)
 
 
 def set_threads(n: int) -> None:
