@@ -536,6 +536,8 @@ def softmax_forward(x, out, log, nchunks, stream):
     rows, cols = x.shape
     bufs = np.empty((nchunks, ROWMAX + PAGE if stream else 1), x.dtype)  # noqa: F821
     ahead = min(cols, AHEAD_MAX)  # noqa: F821
+    # the output rows are prefetched unless they stream or are x's own
+    ocols = 0 if stream or out.ctypes.data == x.ctypes.data else cols
     for c in prange(nchunks):
         wide()
         buf = bufs[c]
@@ -547,7 +549,7 @@ def softmax_forward(x, out, log, nchunks, stream):
             # the next rows' first `pf` elements are prefetched (none after the block's last row)
             pf = ahead if r + 1 < r1 else 0
             xn = x[r + 1 if r + 1 < r1 else r]
-            on = out[r + 1 if r + 1 < r1 else r, :0 if stream or out.ctypes.data == x.ctypes.data else cols]
+            on = out[r + 1 if r + 1 < r1 else r, :ocols]
             # the max on integer keys (bits with the magnitude flipped for negatives: the same
             # order as the floats), which LLVM vectorizes; a float max reduction stays scalar even
             # with fast-math flags. A NaN may win here, and poisons the row as the sum would.
