@@ -188,3 +188,9 @@ def disassembly(so_path):
         if m:
             functions[m.group(1)] = chunk
     return functions
+
+
+def cython_disassembly(variant):
+    """disassembly() of the Cython backend's extension for one instruction-set variant."""
+    from fastact._cython import _variants
+    return disassembly(__import__(_variants.module_name(variant), fromlist=["_"]).__file__)

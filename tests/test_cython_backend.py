@@ -24,7 +24,7 @@ import fastact as fa
 from fastact import _backends, reference
 from fastact._cython import _variants, get_include
 from fastact.spec import FAMILIES
-from helpers import assert_close, disassembly, offset_view, sample, untouched_around
+from helpers import assert_close, cython_disassembly, offset_view, sample, untouched_around
 
 TESTS = Path(__file__).resolve().parent
 cython_backend = _backends.load("cython")
@@ -369,8 +369,7 @@ LIBM = re.compile(r"call\w*\s+.*<(expf?|expm1f?|log1pf?|logf?|tanhf?|erff?|erfcf
 def test_hot_loops_are_vectorized_without_libm(variant, register, family, direction, dtype):
     if variant not in _compiled():
         pytest.skip(f"the {variant} variant was not compiled here")
-    module = __import__(_variants.module_name(variant), fromlist=["_"])
-    functions = disassembly(module.__file__)
+    functions = cython_disassembly(variant)
     # the serial loop, its prefetching chunk loop (which inlines it) and the OpenMP-outlined one
     key = f"_{family}_{direction}_{dtype}_"
     body = "\n".join(code for name, code in functions.items()
@@ -391,7 +390,7 @@ def test_prefetching_loops_keep_their_prefetches(variant):
     effect to gcc's mod-ref analysis), and every softmax prefetch with it."""
     if variant not in _compiled():
         pytest.skip(f"the {variant} variant was not compiled here")
-    functions = disassembly(__import__(_variants.module_name(variant), fromlist=["_"]).__file__)
+    functions = cython_disassembly(variant)
     # softmax: the next row of x and of the output, in each form's exp pass; the chunk loops:
     # each input
     for key, least in (("_softmax_row_f32", 4), ("_softmax_row_f64", 4), ("_gelu_forward_f32_stream", 1),

@@ -16,7 +16,7 @@ import pytest
 
 import fastact as fa
 from fastact import _backends, _dispatch, _policy, reference
-from helpers import SENTINEL, assert_close, disassembly, offset_view, sample, untouched_around
+from helpers import SENTINEL, assert_close, cython_disassembly, offset_view, sample, untouched_around
 
 BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not _backends.available(name),
                                                        reason=f"the {name} backend is not available"))
@@ -188,8 +188,7 @@ def test_pre_resolved_kernels_stream_large_outputs_correctly(small_stream_thresh
 def test_cython_streaming_loops_compute_and_store_packed(variant, register):
     if variant not in _backends.load("cython").info()["variants_compiled"].split():
         pytest.skip(f"the {variant} variant was not compiled here")
-    from fastact._cython import _variants
-    functions = disassembly(__import__(_variants.module_name(variant), fromlist=["_"]).__file__)
+    functions = cython_disassembly(variant)
     for key, suffix in (("_sigmoid_forward_f32_", "ps"), ("_relu_forward_f32_", "ps"),
                         ("_tanh_backward_f64_", "pd"), ("_gelu_forward_f64_", "pd")):
         body = "\n".join(code for name, code in functions.items()
