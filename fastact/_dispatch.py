@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import as_strided
 from . import _backends, _config, _policy, reference
 from ._config import _override
 from ._config import state as _state
-from .spec import FAMILIES, REQUIRED, Activation, is_real
+from .spec import FAMILIES, PRELU_LAST_BLOCK, REQUIRED, Activation, is_real
 
 _ndarray = np.ndarray
 _empty_like = np.empty_like
@@ -724,7 +724,9 @@ class PReLUOp:
         x3 = x.reshape(shape3)
         o3 = _view(out, shape3)
         target = o3 if o3 is not None else np.empty(shape3, out.dtype)
-        rows = np.empty(shape3[:2], np.float64)
+        # (channels last: one partial sum per block of outer rows, see the kernels)
+        rows = np.empty(shape3[:2] if shape3[2] != 1 else (-(-shape3[0] // PRELU_LAST_BLOCK), shape3[1]),
+                        np.float64)
         parallel, nchunks = _parallelism(x.size, "memory", module)
         module.prelu_kernel("backward", out.dtype, parallel)(g3, x3, wk, target, rows, nchunks)
         if o3 is None:

@@ -78,6 +78,10 @@ STREAM_ROW_MAX = 4096
 #: reads of the output's lines (numbers in fastact/_cython/_kernels.pyx.tp, where they were measured).
 SOFTMAX_CHUNK = 128
 SOFTMAX_PREFETCH_MAX_BYTES = 8192
+#: prelu's backward with the channels last (inner size 1, e.g. (batch, features)) sums the
+#: weight gradient per channel over blocks of this many outer rows, one partial sum per block and
+#: channel: the blocks, not the thread count, fix the order of the sum.
+PRELU_LAST_BLOCK = 64
 
 
 def prefetches(cost: str, direction: str) -> bool:

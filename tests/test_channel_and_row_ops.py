@@ -89,6 +89,74 @@ def test_prelu_rows_at_any_offset_write_only_their_output(backend, dtype):
         np.testing.assert_array_equal(gw, grad_weights[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prelu_channels_last(backend, dtype):
+    """(batch, features) with the slopes on the last axis: the loops over a row's channels with
+    the slopes as a vector, and the backward's weight gradient summed over blocks of
+    PRELU_LAST_BLOCK rows (several blocks here), contiguous and strided, serial and split: the
+    reference's values, nothing written around the output, and the same weight gradient
+    whatever the thread count and wherever grad_x is."""
+    from fastact.spec import PRELU_LAST_BLOCK
+    rows, channels = 3 * PRELU_LAST_BLOCK + 5, 11
+    n = rows * channels
+    x = sample((rows, channels), dtype, seed=5, special=False)
+    g = sample((rows, channels), dtype, seed=6, special=False)
+    w = np.linspace(0.05, 0.4, channels)
+    want, wb = _prelu_truth(x, w, 1)
+    want_gx = np.where(x > 0, g.astype(np.float64), wb * g)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    want_gw = np.where(x64 > 0, 0.0, x64 * g64).sum(axis=0)
+    grad_weights = []
+    for threads in (1, 2, 3):
+        ctx = parallel_everywhere(threads) if threads > 1 else contextlib.nullcontext()
+        with ctx:
+            obuf, out = offset_view(n, dtype, 3)
+            fa.prelu(x, w, out=out.reshape(x.shape), backend=backend)
+            assert_close(out.reshape(x.shape), want, dtype, f"prelu channels last, {threads} thread(s)")
+            assert untouched_around(obuf, out)
+            gbuf, gx = offset_view(n, dtype, 5)
+            _, gw = fa.prelu_backward(g, x, w, out=gx.reshape(x.shape), backend=backend)
+            assert_close(gx.reshape(x.shape), want_gx, dtype, "prelu grad_x channels last")
+            assert untouched_around(gbuf, gx)
+            np.testing.assert_allclose(gw, want_gw, rtol=1e-5, atol=1e-5)
+            grad_weights.append(gw)
+            g1 = g.copy()                      # grad_x into grad
+            _, gw1 = fa.prelu_backward(g1, x, w, out=g1, backend=backend)
+            np.testing.assert_array_equal(g1, gx.reshape(x.shape))
+            grad_weights.append(gw1)
+            # strided: every other feature of a wider array
+            wide = np.zeros((rows, 2 * channels), dtype)
+            wide[:, ::2] = x
+            xs = wide[:, ::2]
+            assert_close(fa.prelu(xs, w, backend=backend), want, dtype, "prelu channels last, strided")
+            gxs, gws = fa.prelu_backward(g, xs, w, backend=backend)
+            assert_close(gxs, want_gx, dtype, "prelu grad_x channels last, strided")
+            np.testing.assert_allclose(gws, want_gw, rtol=1e-5, atol=1e-5)
+    for gw in grad_weights[1:]:
+        np.testing.assert_array_equal(gw, grad_weights[0])
+
+
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+def test_prelu_forward_blocks_split_rows(backend):
+    """The forward kernels split the flat elements evenly over the blocks, mid-row where they
+    must: one channel (a 1-D input, or a size-1 weight) and fewer rows than blocks still run on
+    every thread.  Kernels called directly with more blocks than rows."""
+    from fastact import _backends
+    module = _backends.load(backend)
+    for shape in [(1, 1, 1001), (1, 3, 257), (2, 3, 40), (5, 4, 1), (1, 2, 3)]:
+        x = sample(shape, np.float32, seed=7, special=False)
+        w = np.linspace(0.05, 0.4, shape[1]).astype(np.float32)
+        want, _ = _prelu_truth(x, w, 1)
+        for nchunks in (2, 3, 7):
+            buf = np.full(x.size + 64, -7.0, np.float32)
+            out = buf[32:32 + x.size].reshape(shape)
+            module.set_threads(nchunks)
+            module.prelu_kernel("forward", np.float32, True)(x, w, out, nchunks)
+            assert_close(out, want, np.float32, f"prelu {shape} in {nchunks} blocks")
+            assert np.all(buf[:32] == -7.0) and np.all(buf[32 + x.size:] == -7.0)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_prelu_scalar_weight_and_strided_input(backend):
     base = sample((6, 4, 10), np.float32, seed=3, special=False)

@@ -207,7 +207,7 @@ def kernels_context(variant: str):
                 ))
     return dict(variant=variant, kernels=kernels, dtypes=dtypes, families=families,
                 stream_row_max=spec.STREAM_ROW_MAX, softmax_chunk=spec.SOFTMAX_CHUNK,
-                softmax_prefetch_max=spec.SOFTMAX_PREFETCH_MAX_BYTES)
+                softmax_prefetch_max=spec.SOFTMAX_PREFETCH_MAX_BYTES, prelu_last_block=spec.PRELU_LAST_BLOCK)
 
 
 def header(template: str, comment: str = "#") -> str:

@@ -10,7 +10,7 @@ import threading
 import numba
 import numpy as np
 
-from ..spec import FAMILIES, SOFTMAX_CHUNK, SOFTMAX_PREFETCH_MAX_BYTES, STREAM_ROW_MAX, prefetches
+from ..spec import FAMILIES, PRELU_LAST_BLOCK, SOFTMAX_CHUNK, SOFTMAX_PREFETCH_MAX_BYTES, STREAM_ROW_MAX, prefetches
 from . import loops
 from .activations import build_families
 from .mathfn import build_math
@@ -151,7 +151,7 @@ def prelu_kernel(direction: str, dtype, parallel: bool):
         template = loops.prelu_forward if direction == "forward" else loops.prelu_backward
         scalar = scalar_function("leaky_relu", direction, F)
         name = f"prelu_{direction}_{_SUFFIX[F]}_{'parallel' if parallel else 'serial'}"
-        return loops.specialize(template, name, parallel=parallel, scalar=scalar)
+        return loops.specialize(template, name, parallel=parallel, scalar=scalar, LASTBLOCK=PRELU_LAST_BLOCK)
 
     return _memo(("prelu", direction, F, parallel), make)
 
