@@ -157,6 +157,40 @@ def test_prelu_forward_blocks_split_rows(backend):
             assert np.all(buf[:32] == -7.0) and np.all(buf[32 + x.size:] == -7.0)
 
 
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+def test_prelu_fast_path_checks_like_the_general_one(backend):
+    """The forward's short path (C-contiguous arrays, a float or short 1-D weight, a plan from an
+    earlier call) gives the general path's values and errors."""
+    x = sample((4, 5, 6), np.float32, seed=8, special=False)
+    w = np.linspace(0.05, 0.4, 5).astype(np.float32)
+    want, _ = _prelu_truth(x, w, 1)
+    for _ in range(2):                         # the second call runs on the plan of the first
+        assert_close(fa.prelu(x, w, backend=backend), want, np.float32, "prelu fast path")
+        out = np.empty_like(x)
+        assert fa.prelu(x, w, out=out, backend=backend) is out
+        assert_close(out, want, np.float32, "prelu fast path, out")
+        xi = x.copy()
+        assert fa.prelu_(xi, w, backend=backend) is xi
+        assert_close(xi, want, np.float32, "prelu_ fast path")
+        np.testing.assert_array_equal(fa.prelu(x, np.float32(0.25), backend=backend),
+                                      fa.prelu(x, 0.25, backend=backend))
+    with pytest.raises(ValueError, match="axis 3 is out of range"):
+        fa.prelu(x, 0.25, axis=3, backend=backend)
+    with pytest.raises(ValueError, match="weight must be finite"):
+        fa.prelu(x, np.array([0.1, np.inf, 0.1, 0.1, 0.1], np.float32), backend=backend)
+    with pytest.raises(ValueError, match="weight must be finite"):
+        fa.prelu(x, float("nan"), backend=backend)
+    with pytest.raises(ValueError, match="weight has 4 slopes"):
+        fa.prelu(x, w[:4], backend=backend)
+    # slopes that are part of the output (here a row of x, in place): read before any is written
+    xw = sample((4, 5), np.float32, seed=9, special=False)
+    want_w, _ = _prelu_truth(xw, xw[0].copy(), 1)
+    for _ in range(2):
+        xi = xw.copy()
+        fa.prelu_(xi, xi[0], backend=backend)
+        np.testing.assert_array_equal(xi, want_w.astype(np.float32))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_prelu_scalar_weight_and_strided_input(backend):
     base = sample((6, 4, 10), np.float32, seed=3, special=False)
