@@ -172,7 +172,14 @@ class Op:
     def forward(self, x, params, out, backend):
         if type(x) is _ndarray:
             plan = self._plan_hit(params, x.dtype, "forward", backend)
-            if plan is not None and x.flags.c_contiguous:
+            if plan is not None and plan.bound is not None:
+                # (the checks in C: at 10**6 elements the Python ones below run from caches the
+                # previous call flushed and cost ~15 us)
+                if out is None:
+                    out = _empty_like(x)
+                if plan.bound(x, out) is not None:
+                    return out
+            elif plan is not None and x.flags.c_contiguous:
                 if out is None:
                     out = _empty_like(x)
                     _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
@@ -196,7 +203,10 @@ class Op:
             return self._forward_counting(x, params, backend, zero_counts)
         if type(x) is _ndarray:
             plan = self._plan_hit(params, x.dtype, "forward", backend)
-            if plan is not None:
+            if plan is not None and plan.bound is not None:
+                if plan.bound(x) is not None:
+                    return x
+            elif plan is not None:
                 flags = x.flags
                 if flags.c_contiguous and flags.writeable:
                     x1 = x if x.ndim == 1 else x.reshape(-1)
@@ -231,6 +241,12 @@ class Op:
                 and grad.shape == saved.shape and grad.dtype == saved.dtype):
             direction = "backward_from_output" if from_output else "backward"
             plan = self._plan_hit(params, grad.dtype, direction, backend)
+            if plan is not None and plan.bound is not None:
+                if out is None:
+                    out = _empty_like(grad)
+                if plan.bound(grad, saved, out) is not None:
+                    return out
+                plan = None
             if plan is not None and grad.flags.c_contiguous and saved.flags.c_contiguous:
                 if out is None:
                     out = _empty_like(grad)
@@ -384,6 +400,21 @@ class Plan(NamedTuple):
     parallel_stream: Callable
     #: elements from which out-of-place calls stream their output (_policy.stream_from)
     stream_from: int
+    #: where one Cython module runs every size: the whole contiguous call in C (its BoundKernel,
+    #: as fastact.kernel returns), returning None for any call it cannot take
+    bound: Callable | None = None
+
+
+def _not_bound(*arrays):
+    """A plan's BoundKernel fallback: None tells the caller to take its general path."""
+    return None
+
+
+def _plan_bound(module, family, direction, dtype, args, threshold, stream_from):
+    """The plan's BoundKernel, for a backend that has them (Cython), else None."""
+    if not hasattr(module, "bound_kernel"):
+        return None
+    return module.bound_kernel(family, direction, dtype, args, threshold, stream_from, _state, _not_bound)
 
 
 def make_plan(r: Resolved, direction, dtype, setting, where):
@@ -397,17 +428,22 @@ def make_plan(r: Resolved, direction, dtype, setting, where):
         return None
     serial_module = _backend_module(small, where)
     parallel_module = _backend_module(large, where)
+    threshold = _policy.PARALLEL_THRESHOLD[FAMILIES[r.family].cost]
+    stream_from = _policy.stream_from(dtype, 1 if direction == "forward" else 2)
+    bound = None
+    if serial_module is parallel_module:
+        bound = _plan_bound(serial_module, r.family, direction, dtype, r.args[dtype], threshold, stream_from)
     return Plan(_elementwise_kernel(serial_module, r.family, direction, dtype, True, False),
                 _elementwise_kernel(parallel_module, r.family, direction, dtype, True, True),
                 r.args[dtype],
-                _policy.PARALLEL_THRESHOLD[FAMILIES[r.family].cost],
+                threshold,
                 parallel_module.set_threads,
                 serial_module, parallel_module,
                 _inplace_kernel(serial_module, r.family, direction, dtype, False),
                 _inplace_kernel(parallel_module, r.family, direction, dtype, True),
                 _on_first_call(_elementwise_kernel, serial_module, r.family, direction, dtype, True, False, True),
                 _on_first_call(_elementwise_kernel, parallel_module, r.family, direction, dtype, True, True, True),
-                _policy.stream_from(dtype, 1 if direction == "forward" else 2))
+                stream_from, bound)
 
 
 def _on_first_call(make, *how):

@@ -120,6 +120,9 @@ def small_stream_threshold(monkeypatch):
             return kernel(*arrays)
         return recorded
     monkeypatch.setattr(_dispatch, "_elementwise_kernel", spy)
+    # the Python plan path, whose kernels the spy sees: a Cython plan's BoundKernel makes the same
+    # choice in C from the same numbers (test_plans_bound_kernels_take_the_policys_numbers)
+    monkeypatch.setattr(_dispatch, "_plan_bound", lambda *how: None)
     yield calls
     monkeypatch.undo()
     _dispatch.reset_plans()
@@ -154,6 +157,26 @@ def test_large_out_of_place_calls_stream_and_in_place_calls_do_not(small_stream_
                                                                       out.astype(np.float64)),
                          dtype, "sigmoid_backward from the output")
             calls.clear()
+
+
+@DTYPES
+def test_plans_bound_kernels_take_the_policys_numbers(dtype):
+    """A Cython plan runs contiguous calls through a BoundKernel (fastact.kernel's C path), which
+    streams from the policy's stream_from and goes parallel from the family's threshold: the
+    numbers the Python plan path uses (test above).  The public functions use it."""
+    if not _backends.available("cython"):
+        pytest.skip("the cython backend is not available")
+    from fastact._api import OPS
+    dt = np.dtype(dtype)
+    r = OPS["sigmoid"].resolve((), "test")
+    for direction, inputs in (("forward", 1), ("backward_from_output", 2)):
+        plan = _dispatch.make_plan(r, direction, dt, "cython", "test")
+        assert plan.bound is not None
+        assert plan.bound.stream_from == plan.stream_from == _policy.stream_from(dt, inputs)
+        assert plan.bound.threshold == plan.threshold == _policy.PARALLEL_THRESHOLD["compute"]
+    x = sample((1000,), dtype, seed=3)
+    fa.sigmoid(x, backend="cython")
+    assert OPS["sigmoid"]._plans[((), dt, "forward", "cython")].bound is not None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
