@@ -842,6 +842,14 @@ class PReLUOp:
         return per_channel if w.size == shape3[1] else np.array([per_channel.sum()])
 
 
+class _SoftmaxPlan(NamedTuple):
+    """The softmax forward's kernels for one (dtype, backend setting), looked up once."""
+    serial: Callable
+    parallel: Callable
+    set_threads: Callable
+    stream_from: int
+
+
 class SoftmaxOp:
     """softmax and log_softmax along `axis`."""
 
@@ -849,14 +857,50 @@ class SoftmaxOp:
         self.spec = spec
         self.name = spec.name
         self.log = spec.name == "log_softmax"
+        self._plans: dict[tuple, _SoftmaxPlan] = {}
+
+    def _fast_forward(self, x, axis, out, backend):
+        """The common forward in few steps, or None where the general path must run: rows along
+        the last axis of a C-contiguous float32/float64 x, `out` x itself or a C-contiguous array
+        not overlapping x, a plan made by an earlier call (see PReLUOp._fast_forward: the general
+        path's Python and NumPy steps run from cold caches at 10**6 elements)."""
+        plan = self._plans.get((x.dtype, backend or _override.get() or _state.backend))
+        if (plan is None or type(axis) is not int or x.ndim == 0 or x.size == 0
+                or not (axis == -1 or axis == x.ndim - 1) or not x.flags.c_contiguous):
+            return None
+        threads = _state.num_threads
+        if threads > 1 and x.size >= _policy.PARALLEL_THRESHOLD["compute"]:
+            plan.set_threads(threads)
+            kernel, nchunks = plan.parallel, threads
+        else:
+            kernel, nchunks = plan.serial, 1
+        n = x.shape[-1]
+        kernel(x.reshape(-1, n), out.reshape(-1, n), self.log, nchunks,
+               x.size >= plan.stream_from and out is not x)
+        return out
 
     def forward(self, x, params, out, backend):
+        if type(x) is _ndarray:
+            if out is None:
+                done = self._fast_forward(x, params[0], _empty_like(x), backend)
+                if done is not None:
+                    return done
+            elif (type(out) is _ndarray and out.dtype == x.dtype and out.shape == x.shape
+                  and out.flags.c_contiguous and out.flags.writeable
+                  and out is not x and not np.may_share_memory(x, out)):
+                done = self._fast_forward(x, params[0], out, backend)
+                if done is not None:
+                    return done
         where = self.name
         x = as_input(x, where)
         out = np.empty_like(x) if out is None else check_out(out, x, where)
         return self._forward(x, params[0], out, backend, where)
 
     def forward_(self, x, params, backend):
+        if type(x) is _ndarray and x.flags.writeable:
+            done = self._fast_forward(x, params[0], x, backend)
+            if done is not None:
+                return done
         where = self.name + "_"
         as_writeable(x, where)
         return self._forward(x, params[0], x, backend, where)
@@ -864,6 +908,11 @@ class SoftmaxOp:
     def _forward(self, x, axis, out, backend, where):
         ax = normalize_axis(axis, max(x.ndim, 1), where)
         name = _kernel_backend(backend, where)
+        if out.dtype in (_F32, _F64) and name != "numpy" and len(self._plans) < 64:
+            module = _backends.load(name)
+            self._plans[(out.dtype, backend or _override.get() or _state.backend)] = _SoftmaxPlan(
+                module.softmax_kernel("forward", out.dtype, False), module.softmax_kernel("forward", out.dtype, True),
+                module.set_threads, _policy.stream_from(out.dtype, 1))
         if x.ndim == 0:
             self._forward(x.reshape(1), 0, out.reshape(1), name, where)
             return out
@@ -930,5 +979,5 @@ def reset_plans() -> None:
     """Forget every memoised plan (after the parallel thresholds or the policy table change)."""
     from ._api import OPS
     for op in OPS.values():
-        if isinstance(op, (Op, PReLUOp)):
+        if isinstance(op, (Op, PReLUOp, SoftmaxOp)):
             op._plans.clear()

@@ -281,6 +281,35 @@ def test_softmax_forward_and_backward(name, backend, dtype, parallel):
             assert_close(xi, want, dtype, f"{name}_ in place")
 
 
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_fast_path_matches_the_general_one(name, backend):
+    """The forward's short path (rows along the last axis of C-contiguous arrays, a plan from an
+    earlier call) gives the general path's values and errors; an output overlapping the input
+    takes the general path, which copies the input first."""
+    log = name == "log_softmax"
+    fn, fn_ = getattr(fa, name), getattr(fa, name + "_")
+    x = sample((7, 33), np.float32, seed=10, special=False)
+    want = _softmax_truth(x, -1, log)
+    for _ in range(2):                         # the second round runs on the plan of the first
+        assert_close(fn(x, backend=backend), want, np.float32, f"{name} fast path")
+        out = np.empty_like(x)
+        assert fn(x, out=out, axis=1, backend=backend) is out
+        assert_close(out, want, np.float32, f"{name} fast path, out")
+        xi = x.copy()
+        assert fn_(xi, backend=backend) is xi
+        assert_close(xi, want, np.float32, f"{name}_ fast path")
+        assert_close(fn(x, axis=0, backend=backend), _softmax_truth(x, 0, log), np.float32, f"{name} axis 0")
+        with pytest.raises(ValueError, match="axis 2 is out of range"):
+            fn(x, axis=2, backend=backend)
+        with pytest.raises(ValueError, match="out has shape"):
+            fn(x, out=np.empty((7, 32), np.float32), backend=backend)
+        # out one row past x in the same buffer: overlapping, not the same
+        buf = np.zeros((8, 33), np.float32)
+        buf[:7] = x
+        assert_close(fn(buf[:7], out=buf[1:], backend=backend), want, np.float32, f"{name} overlapping out")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_softmax_special_rows(backend):
     x = np.array([[1.0, np.nan, 2.0], [-np.inf, -np.inf, -np.inf], [np.inf, 1.0, 2.0], [-np.inf, 0.0, 0.0],
