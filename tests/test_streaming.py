@@ -289,6 +289,9 @@ def test_large_softmax_calls_stream_and_in_place_ones_do_not(small_stream_thresh
             return kernel(*arrays)
         return recorded
     monkeypatch.setattr(module, "softmax_kernel", spy)
+    # the Python paths, whose kernels the spy sees: the Cython backend's BoundRows makes the same
+    # choice in C (test_softmax_bound_rows_stream_large_calls_correctly)
+    monkeypatch.delattr(module, "softmax_bound", raising=False)
     x = sample((40, 100), np.float32, seed=7, special=False)
     g = sample((40, 100), np.float32, seed=8, special=False)
     y = fa.softmax(x, backend=backend)
@@ -303,3 +306,44 @@ def test_large_softmax_calls_stream_and_in_place_ones_do_not(small_stream_thresh
     assert_close(y, reference.softmax(x.astype(np.float64)), np.float32, "softmax")
     assert_close(grad, reference.softmax_backward_from_output(g.astype(np.float64), y.astype(np.float64)),
                  np.float32, "softmax backward")
+
+
+@DTYPES
+def test_softmax_bound_rows_stream_large_calls_correctly(small_stream_threshold, dtype):
+    """The Cython backend's softmax calls on contiguous rows go through BoundRows (the checks and
+    the call in C), which streams from the policy's stream_from (here 4 KB of traffic): the
+    reference's values, nothing written around the output, in place and out of place, forward
+    and backward, 1 and 2 threads."""
+    if not _backends.available("cython"):
+        pytest.skip("the cython backend is not available")
+    from fastact._api import OPS
+    dt = np.dtype(dtype)
+    x = sample((40, 100), dtype, seed=7, special=False)
+    g = sample((40, 100), dtype, seed=8, special=False)
+    for name in ("softmax", "log_softmax"):
+        fn, backward = getattr(fa, name), getattr(fa, name + "_backward")
+        y = fn(x, backend="cython")                         # the general path makes the plan
+        plan = OPS[name]._plans[(dt, "cython")]
+        assert plan.bound_forward.stream_from == _policy.stream_from(dt, 1) < x.size     # so these calls stream
+        assert plan.bound_backward.stream_from == _policy.stream_from(dt, 2) < x.size
+        assert plan.bound_forward.threshold == _policy.PARALLEL_THRESHOLD["compute"]
+        want = getattr(reference, name)(x.astype(np.float64))
+        want_dx = getattr(reference, f"{name}_backward_from_output")(g.astype(np.float64), y.astype(np.float64))
+        for threads in (1, 2):
+            with _threads(threads):
+                obuf, out = offset_view(x.size, dtype, 3)
+                assert fn(x, out=out.reshape(x.shape), backend="cython") is not None
+                assert_close(out.reshape(x.shape), want, dtype, f"{name}, {threads} thread(s)")
+                assert untouched_around(obuf, out)
+                xi = x.copy()
+                fn(xi, out=xi, backend="cython")
+                assert_close(xi, want, dtype, f"{name} in place")
+                gbuf, gx = offset_view(x.size, dtype, 5)
+                backward(g, y, out=gx.reshape(x.shape), from_output=True, backend="cython")
+                assert_close(gx.reshape(x.shape), want_dx, dtype, f"{name} backward")
+                assert untouched_around(gbuf, gx)
+                g1 = g.copy()
+                assert backward(g1, y, out=g1, from_output=True, backend="cython") is g1
+                assert_close(g1, want_dx, dtype, f"{name} backward into grad")
+                dx = backward(g, x, backend="cython")     # from x: the forward, then the backward
+                assert_close(dx, want_dx, dtype, f"{name} backward from x")

@@ -260,6 +260,13 @@ def softmax_kernel(direction: str, dtype, parallel: bool):
     return _ROWS[("softmax", direction, _dtype_name(dtype))]
 
 
+def softmax_bound(direction: str, dtype, log: bool, threshold: int, stream_from: int, state):
+    """softmax's whole contiguous call in C (`BoundRows` in _kernels.pyx.tp): forward
+    ``k(x, out)``, backward from the output ``k(grad, y, out)``, rows along the last axis;
+    returns None for a call it cannot take."""
+    return _module.bound_rows(direction, _dtype_name(dtype), log, threshold, stream_from, state)
+
+
 def set_threads(n: int) -> None:
     """Nothing to do: every kernel call passes its thread count (nchunks) to OpenMP."""
 
