@@ -350,6 +350,9 @@ def prelu_forward(x, weight, out, nchunks):
     n = outer * channels * inner
     if n == 0:
         return
+    # in place, the loops write through x's own views: through out's, LLVM's overlap check
+    # fails and the scalar loop runs (1e6 float32: 215 us against 89 for Cython)
+    inplace = out.ctypes.data == x.ctypes.data
     for c in prange(nchunks):
         wide()
         lo = c * n // nchunks
@@ -365,10 +368,14 @@ def prelu_forward(x, weight, out, nchunks):
             while k < hi:
                 stop = min(channels, ch + (hi - k))
                 xs = x[o, ch:stop, 0]
-                os_ = out[o, ch:stop, 0]
                 ws = weight[ch:stop]
-                for i in range(xs.size):
-                    os_[i] = scalar(xs[i], (ws[i],))  # noqa: F821
+                if inplace:
+                    for i in range(xs.size):
+                        xs[i] = scalar(xs[i], (ws[i],))  # noqa: F821
+                else:
+                    os_ = out[o, ch:stop, 0]
+                    for i in range(xs.size):
+                        os_[i] = scalar(xs[i], (ws[i],))  # noqa: F821
                 k += stop - ch
                 o += 1
                 ch = 0
@@ -382,9 +389,13 @@ def prelu_forward(x, weight, out, nchunks):
             ch = r - o * channels
             w = weight[ch]
             xs = x[o, ch, j:stop]
-            os_ = out[o, ch, j:stop]
-            for i in range(xs.size):
-                os_[i] = scalar(xs[i], (w,))  # noqa: F821
+            if inplace:
+                for i in range(xs.size):
+                    xs[i] = scalar(xs[i], (w,))  # noqa: F821
+            else:
+                os_ = out[o, ch, j:stop]
+                for i in range(xs.size):
+                    os_[i] = scalar(xs[i], (w,))  # noqa: F821
             k += stop - j
             r += 1
             j = 0
@@ -584,7 +595,8 @@ def softmax_forward(x, out, log, nchunks, stream):
     bufs = np.empty((nchunks, ROWMAX + PAGE if stream else 1), x.dtype)  # noqa: F821
     ahead = min(cols, AHEAD_MAX)  # noqa: F821
     # the output rows are prefetched unless they stream or are x's own
-    ocols = 0 if stream or out.ctypes.data == x.ctypes.data else cols
+    inplace = out.ctypes.data == x.ctypes.data
+    ocols = 0 if stream or inplace else cols
     for c in prange(nchunks):
         wide()
         buf = bufs[c]
@@ -622,6 +634,14 @@ def softmax_forward(x, out, log, nchunks, stream):
                 while b < cols:
                     e = min(e, cols)
                     xb = xs[b:e]
+                    if inplace:
+                        # (its own loop: through two views of one row, LLVM's overlap check fails
+                        # and the scalar loop runs)
+                        for i in range(xb.size):
+                            xb[i] = xb[i] - lse
+                        b = e
+                        e += ROWMAX  # noqa: F821
+                        continue
                     dst = buf if stream else os_[b:e]
                     for i in range(xb.size):
                         dst[i] = xb[i] - lse
@@ -639,6 +659,12 @@ def softmax_forward(x, out, log, nchunks, stream):
                     i1 = min(i0 + SMCHUNK, cols)  # noqa: F821
                     prefetch_next_rows(xn, on, min(i0, pf), min(i1, pf), LINE)  # noqa: F821
                     xc = xs[i0:i1]
+                    if inplace:
+                        # (as above: in place through x's own view, or the loop runs scalar,
+                        # 1e6 float32 in place 1.34 ms against 0.2 out of place)
+                        for i in range(xc.size):
+                            xc[i] = exp(xc[i] - m)  # noqa: F821
+                        continue
                     dc = dst[i0:i1]
                     for i in range(xc.size):
                         dc[i] = exp(xc[i] - m)  # noqa: F821
