@@ -661,7 +661,7 @@ def softmax_forward(x, out, log, nchunks, stream):
                     xc = xs[i0:i1]
                     if inplace:
                         # (as above: in place through x's own view, or the loop runs scalar,
-                        # 1e6 float32 in place 1.34 ms against 0.2 out of place)
+                        # 1e6 float32 in place 1.34 ms against 0.33 out of place)
                         for i in range(xc.size):
                             xc[i] = exp(xc[i] - m)  # noqa: F821
                         continue
