@@ -129,6 +129,19 @@ def _check_param(spec: Activation, p, value, where):
             raise TypeError(f"{where}: {p.name} must be a numpy.random.Generator or None, got {type(value).__name__}")
 
 
+def _separate_out(x, out):
+    """`out` is a writeable C-contiguous ndarray of x's dtype and shape that is not x and does not
+    overlap it: what the contiguous short paths write into."""
+    return (type(out) is _ndarray and out.dtype == x.dtype and out.shape == x.shape
+            and out.flags.c_contiguous and out.flags.writeable
+            and out is not x and not np.may_share_memory(x, out))
+
+
+def _setting(backend):
+    """The backend setting a call runs under (its own, else the one in force): the plans' key."""
+    return backend or _override.get() or _state.backend
+
+
 class Op:
     """The dispatcher of one activation (elementwise and rrelu kinds)."""
 
@@ -184,9 +197,7 @@ class Op:
                     out = _empty_like(x)
                     _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
                     return out
-                if (type(out) is _ndarray and out.dtype == x.dtype and out.shape == x.shape
-                        and out.flags.c_contiguous and out.flags.writeable
-                        and out is not x and not np.may_share_memory(x, out)):
+                if _separate_out(x, out):
                     _run_plan(plan, (x.reshape(-1), out.reshape(-1)), x.size, False)
                     return out
         where = self.name
@@ -278,14 +289,14 @@ class Op:
     # plans --------------------------------------------------------------------------------------
     def _plan_hit(self, params, dtype, direction, backend):
         try:
-            return self._plans.get((params, dtype, direction, backend or _override.get() or _state.backend))
+            return self._plans.get((params, dtype, direction, _setting(backend)))
         except TypeError:              # unhashable params
             return None
 
     def plan(self, r: Resolved, params, dtype, direction, backend):
         """Build (and remember) the plan for these arguments; None where the general path must run
         every time (the numpy backend, float16, rrelu's training mode)."""
-        setting = backend or _override.get() or _state.backend
+        setting = _setting(backend)
         if dtype not in (_F32, _F64) or (self.spec.kind == "rrelu" and params[2]):
             return None
         plan = make_plan(r, direction, dtype, setting, self.name)
@@ -669,7 +680,7 @@ class PReLUOp:
         by an earlier call.  (At 10**6 elements every NumPy call and Python step of the general
         path runs from caches the previous kernel call has just flushed: it cost ~40 us a call,
         ~20% of the kernel's time.)"""
-        plan = self._plans.get((x.dtype, backend or _override.get() or _state.backend))
+        plan = self._plans.get((x.dtype, _setting(backend)))
         if plan is None or not x.flags.c_contiguous or x.size == 0:
             return None
         if isinstance(weight, (float, np.floating)):
@@ -705,7 +716,7 @@ class PReLUOp:
     def _remember_plan(self, dtype, backend, name):
         if dtype in (_F32, _F64) and name != "numpy" and len(self._plans) < 64:
             module = _backends.load(name)
-            self._plans[(dtype, backend or _override.get() or _state.backend)] = _PReLUPlan(
+            self._plans[(dtype, _setting(backend))] = _PReLUPlan(
                 module.prelu_kernel("forward", dtype, False), module.prelu_kernel("forward", dtype, True),
                 module.set_threads)
 
@@ -751,9 +762,7 @@ class PReLUOp:
                 done = self._fast_forward(x, *params, _empty_like(x), backend)
                 if done is not None:
                     return done
-            elif (type(out) is _ndarray and out.dtype == x.dtype and out.shape == x.shape
-                  and out.flags.c_contiguous and out.flags.writeable
-                  and out is not x and not np.may_share_memory(x, out)):
+            elif _separate_out(x, out):
                 done = self._fast_forward(x, *params, out, backend)
                 if done is not None:
                     return done
@@ -869,10 +878,11 @@ class SoftmaxOp:
         module = _backends.load(name)
         threshold = _policy.PARALLEL_THRESHOLD["compute"]
         bound = getattr(module, "softmax_bound", None)
-        self._plans[(dtype, backend or _override.get() or _state.backend)] = _SoftmaxPlan(
+        stream_from = _policy.stream_from(dtype, 1)
+        self._plans[(dtype, _setting(backend))] = _SoftmaxPlan(
             module.softmax_kernel("forward", dtype, False), module.softmax_kernel("forward", dtype, True),
-            module.set_threads, _policy.stream_from(dtype, 1),
-            bound and bound("forward", dtype, self.log, threshold, _policy.stream_from(dtype, 1), _state),
+            module.set_threads, stream_from,
+            bound and bound("forward", dtype, self.log, threshold, stream_from, _state),
             bound and bound("backward", dtype, self.log, threshold, _policy.stream_from(dtype, 2), _state))
 
     def _fast_forward(self, plan, x, axis, out):
@@ -887,11 +897,7 @@ class SoftmaxOp:
             return plan.bound_forward(x, out)
         if x.ndim == 0 or x.size == 0 or not x.flags.c_contiguous:
             return None
-        if out is x:
-            if not x.flags.writeable:
-                return None
-        elif not (type(out) is _ndarray and out.dtype == x.dtype and out.shape == x.shape
-                  and out.flags.c_contiguous and out.flags.writeable and not np.may_share_memory(x, out)):
+        if not (x.flags.writeable if out is x else _separate_out(x, out)):
             return None
         threads = _state.num_threads
         if threads > 1 and x.size >= _policy.PARALLEL_THRESHOLD["compute"]:
@@ -906,7 +912,7 @@ class SoftmaxOp:
 
     def forward(self, x, params, out, backend):
         if type(x) is _ndarray:
-            plan = self._plans.get((x.dtype, backend or _override.get() or _state.backend))
+            plan = self._plans.get((x.dtype, _setting(backend)))
             if plan is not None:
                 if out is None:
                     out = _empty_like(x)
@@ -919,7 +925,7 @@ class SoftmaxOp:
 
     def forward_(self, x, params, backend):
         if type(x) is _ndarray:
-            plan = self._plans.get((x.dtype, backend or _override.get() or _state.backend))
+            plan = self._plans.get((x.dtype, _setting(backend)))
             if plan is not None and self._fast_forward(plan, x, params[0], x) is not None:
                 return x
         where = self.name + "_"
@@ -952,7 +958,7 @@ class SoftmaxOp:
 
     def backward(self, grad, saved, params, out, from_output, backend):
         if type(grad) is _ndarray and type(saved) is _ndarray:
-            plan = self._plans.get((grad.dtype, backend or _override.get() or _state.backend))
+            plan = self._plans.get((grad.dtype, _setting(backend)))
             axis = params[0]
             if (plan is not None and plan.bound_backward is not None and type(axis) is int
                     and (axis == -1 or axis == grad.ndim - 1)):
