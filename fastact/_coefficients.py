@@ -58,6 +58,9 @@ TANH_SMALL_F64 = 0.5625
 # tanh: |x| clamp; tanh rounds to 1 above (9.01 / 19.06)
 TANH_CLAMP_F32 = 10.0
 TANH_CLAMP_F64 = 20.0
+# tanh: |x| floor of s = x*x in the polynomial, so that no product is subnormal (x*s*TANH(s) is below half an ulp of x there)
+TANH_TINY_F32 = 0.00012207031
+TANH_TINY_F64 = 7.450580596923828e-09
 # erf: |x| clamp; erf rounds to 1 above (3.92 / 5.93)
 ERF_CLAMP_F32 = 3.9375
 ERF_CLAMP_F64 = 6.0
@@ -76,6 +79,9 @@ ENS_CLAMP_F64 = 28.0
 # exp_bounded: e**x is built as (1 + p) 2**(k + this), then times 2**-this: normal scales down to exp(EXP_LO)
 EXP_OFFSET_F32 = 32.0
 EXP_OFFSET_F64 = 64.0
+# exp_neg_abs: |x| floor; exp(-|x|) rounds to 1 below, and no product is subnormal
+EXP_TINY_F32 = 9.313226e-10
+EXP_TINY_F64 = 8.673617379884035e-19
 # exp_bounded: the largest argument (k + EXP_OFFSET stays <= emax)
 EXP_BOUNDED_HI_F32 = 64.0
 EXP_BOUNDED_HI_F64 = 640.0
@@ -85,6 +91,9 @@ GELU_C_F64 = 4.0
 # normal_cdf_pdf: |x| clamp; Phi(-|x|)*|x| and the pdf are 0 above (exp(-x*x/2) k + EXP_OFFSET still normal)
 GELU_XMAX_F32 = 14.625
 GELU_XMAX_F64 = 38.75
+# normal_cdf_pdf: |x| floor, so that no product is subnormal (Phi and the pdf round to 1/2 and 1/sqrt(2 pi) below)
+GELU_TINY_F32 = 1.4901161e-08
+GELU_TINY_F64 = 2.7755575615628914e-17
 # tanhshrink: x*s*TANHSHRINK(s) below |x| = this, x - tanh(x) above (there x - tanh(x) >= 0.39*x: tanh's error grows <= ~1.5x)
 TANHSHRINK_CUTOFF = 1.5
 

@@ -1,8 +1,9 @@
-"""The activation-specific primitives (exp_bounded, log1p_unit, normal_cdf_pdf) and the accuracy
-choices built on them.
+"""The activation-specific primitives (exp_bounded, exp_neg_abs, log1p_unit, normal_cdf_pdf) and
+the accuracy choices built on them.
 
-* exp_bounded / log1p_unit / normal_cdf_pdf (Numba, fastact/_numba/mathfn.py): special values,
-  accuracy against mpmath on sampled inputs, and vectorization of a loop that calls them.
+* exp_bounded / exp_neg_abs / log1p_unit / normal_cdf_pdf (Numba, fastact/_numba/mathfn.py):
+  special values, accuracy against mpmath on sampled inputs, and vectorization of a loop that
+  calls them.
   (Their Cython twins in mathfn.pxd.tp are covered through the activations below.)
 * gelu keeps its *relative* accuracy deep in the left tail, in both backends: x * Phi(x) for
   x down to where it underflows.  PyTorch computes 0.5 x (1 + erf(x/sqrt 2)), which cancels
@@ -70,6 +71,22 @@ def test_exp_bounded(F):
                          rng.uniform(lo, lo + 30, 1000)]).astype(F)
     worst, where = _max_ulp(m.exp_bounded, xs, mp.exp, F)
     assert worst <= TARGET[F], (worst, where)
+
+
+@pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
+def test_exp_neg_abs(F):
+    """e**-|x| with |x| floored at EXP_TINY: the floor changes no value (e**-|x| rounds to 1
+    below it), from the subnormals up."""
+    m = build_math(F)
+    sub = float(np.finfo(F).smallest_subnormal)
+    for x, want in [(nan, nan), (inf, 0.0), (-inf, 0.0), (0.0, 1.0), (-0.0, 1.0), (sub, 1.0), (-sub, 1.0)]:
+        y = F(m.exp_neg_abs(F(x)))
+        assert (np.isnan(y) and np.isnan(want)) or y == want, (x, y, want)
+    rng = np.random.default_rng(4)
+    xs = np.concatenate([rng.uniform(-110, 110, 2000),
+                         np.ldexp(rng.uniform(-2, 2, 2000), rng.integers(-160 if F is np.float32 else -1100, 0, 2000))])
+    for x in xs.astype(F):
+        assert F(m.exp_neg_abs(x)) == F(m.exp_bounded(-abs(x))), x
 
 
 @pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
@@ -150,7 +167,7 @@ def test_normal_cdf_pdf_accuracy(F):
 @pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
 def test_vectorizes(F):
     m = build_math(F)
-    eb, l1u, ncp = m.exp_bounded, m.log1p_unit, m.normal_cdf_pdf
+    eb, ena, l1u, ncp = m.exp_bounded, m.exp_neg_abs, m.log1p_unit, m.normal_cdf_pdf
     zero = F(0.0)
 
     @numba.njit(**JIT_OPTIONS)
@@ -159,12 +176,12 @@ def test_vectorizes(F):
             v = x[i]
             c, p = ncp(v)
             a = v if v < zero else -v
-            out[i] = c + v * p + l1u(eb(a))
+            out[i] = c + v * p + l1u(eb(a)) + ena(v)
 
     x = np.linspace(-3, 3, 1001).astype(F)
     out = np.empty_like(x)
     loop(x, out)
-    _check_vectorized(loop, F, f"{np.dtype(F).name} exp_bounded/log1p_unit/normal_cdf_pdf")
+    _check_vectorized(loop, F, f"{np.dtype(F).name} exp_bounded/exp_neg_abs/log1p_unit/normal_cdf_pdf")
 
 
 # --- gelu's left tail, both backends ----------------------------------------------------------
@@ -186,3 +203,35 @@ def test_gelu_left_tail_relative_accuracy(backend, dtype):
             D = mp.ncdf(X) + X * mp.npdf(X)
             assert abs(mp.mpf(float(yi)) - Y) <= rtol * abs(Y), (backend, float(xi), float(yi), float(Y))
             assert abs(mp.mpf(float(di)) - D) <= rtol * abs(D), (backend, float(xi), float(di), float(D))
+
+
+# --- tiny arguments ------------------------------------------------------------------------------
+# tanh's polynomial and gelu's normal cdf/pdf floor their argument (TANH_TINY, GELU_TINY) so that
+# no product turns subnormal (a microcode assist, ~100 cycles: benchmarks/bench_tiny_inputs.py).
+# The floors are where the functions already round to their first-order values: these identities
+# must hold through them, in every binade down to the smallest subnormal.
+
+def _tiny_values(F, top_exponent):
+    fi = np.finfo(F)
+    lowest = int(np.log2(float(fi.smallest_subnormal)))
+    mags = [math.ldexp(1.0 + k / 7, e) for e in range(lowest, top_exponent) for k in (0, 3, 6)]
+    x = np.array(mags, dtype=F)
+    x = x[x > 0]
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda F: F.__name__)
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
+def test_tiny_arguments_take_first_order_values(backend, dtype):
+    F = dtype
+    # tanh(x) = x - x**3/3 rounds to x below 2**-12 (float32) / 2**-27 (float64)
+    x = _tiny_values(F, -12 if F is np.float32 else -27)
+    assert np.array_equal(fa.tanh(x, backend=backend), x)
+    # Phi(x) = 1/2 + x phi(0) and gelu'(x) = 1/2 + 2 x phi(0) round to 1/2 below 2**-26 / 2**-55
+    x = _tiny_values(F, -26 if F is np.float32 else -55)
+    assert np.array_equal(fa.gelu(x, backend=backend), x * F(0.5))
+    assert np.array_equal(fa.gelu_backward(np.ones_like(x), x, backend=backend), np.full_like(x, 0.5))
+    # the exp family: sigmoid(x) rounds to 1/2, elu(x) = expm1(x) to x
+    x = _tiny_values(F, -26 if F is np.float32 else -55)
+    assert np.array_equal(fa.sigmoid(x, backend=backend), np.full_like(x, 0.5))
+    assert np.array_equal(fa.elu(x, backend=backend), x)

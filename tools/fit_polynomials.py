@@ -58,6 +58,8 @@ ALGO = {
     "LOG_SUBNORMAL_SHIFT": (24.0, 54.0, "log: subnormal x is scaled by 2**this first"),
     "TANH_SMALL": (0.5625, 0.5625, "tanh: polynomial below, 1 - 2/(exp(2a) + 1) above"),
     "TANH_CLAMP": (10.0, 20.0, "tanh: |x| clamp; tanh rounds to 1 above (9.01 / 19.06)"),
+    "TANH_TINY": (2.0 ** -13, 2.0 ** -27, "tanh: |x| floor of s = x*x in the polynomial, so that no product is subnormal "
+                                          "(x*s*TANH(s) is below half an ulp of x there)"),
     "ERF_CLAMP": (3.9375, 6.0, "erf: |x| clamp; erf rounds to 1 above (3.92 / 5.93)"),
     "ERFC_SMALL": (0.46875, 0.46875, "erfc: |x| below: 1 - erf(x) with erf's small-|x| polynomial"),
     "ERFC_C": (1.0, 4.0, "erfc: centre of the q = (a - C)/(a + C) map (a power of 2)"),
@@ -65,10 +67,14 @@ ALGO = {
     "ENS_CLAMP": (11.0, 28.0, "exp_neg_square: |x| clamp; exp(-x*x) is 0 above (10.2 / 27.3)"),
     "EXP_OFFSET": (32.0, 64.0, "exp_bounded: e**x is built as (1 + p) 2**(k + this), then times "
                                "2**-this: normal scales down to exp(EXP_LO)"),
+    "EXP_TINY": (2.0 ** -30, 2.0 ** -60, "exp_neg_abs: |x| floor; exp(-|x|) rounds to 1 below, and no product is "
+                                         "subnormal"),
     "EXP_BOUNDED_HI": (64.0, 640.0, "exp_bounded: the largest argument (k + EXP_OFFSET stays <= emax)"),
     "GELU_C": (3.0, 4.0, "normal_cdf_pdf: centre of the q = (a - C)/(a + C) map, a = |x|/sqrt(2)"),
     "GELU_XMAX": (14.625, 38.75, "normal_cdf_pdf: |x| clamp; Phi(-|x|)*|x| and the pdf are 0 above "
                                  "(exp(-x*x/2) k + EXP_OFFSET still normal)"),
+    "GELU_TINY": (2.0 ** -26, 2.0 ** -55, "normal_cdf_pdf: |x| floor, so that no product is subnormal (Phi and "
+                                          "the pdf round to 1/2 and 1/sqrt(2 pi) below)"),
 }
 
 

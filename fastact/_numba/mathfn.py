@@ -22,6 +22,7 @@ Functions (all exact at the special values listed; NaN in -> NaN out):
                         error stays ~1 ULP also where x*x is large (e.g. ~80).
 ``exp_bounded(x)``      e**x for x <= EXP_BOUNDED_HI (64 / 640; NOT clamped above), cheaper than exp
                         (0 below EXP_LO by a select, one scaling by 2**k); subnormals computed.
+``exp_neg_abs(x)``      e**-|x|: exp_bounded(-max(|x|, EXP_TINY)), no multiply of a subnormal x.
 ``log1p_unit(e)``       log(1 + e) for 0 <= e <= 1 by one polynomial (no reduction, no division):
                         softplus/logsigmoid's log1p(exp(-|x|)).
 ``normal_cdf_pdf(x)``   (Phi(x), phi(x)) of the standard normal distribution (gelu): one exp and one
@@ -43,20 +44,22 @@ is written ``x = C if x > C else x`` so that NaN passes through):
 
 * exp: clamp x to [EXP_LO, EXP_HI], k = rint(x/ln2) by the SHIFT trick,
   r = x - k*LN2_HI - k*LN2_LO (Cody-Waite; the first product is exact), e**r = 1 + p with
-  p = r + r*r*EXP(r), scaled by ldexp_split (2**(k>>1) * 2**(k-(k>>1)): one rounding also for
+  p = fma(r, r*EXP(r), r) (not r + (r*r)*EXP(r): r*r is subnormal for tiny r, see the note on
+  the exp family), scaled by ldexp_split (2**(k>>1) * 2**(k-(k>>1)): one rounding also for
   subnormal results, and overflow to inf).
 * exp_scaled(xh, xl, s): the same with r = (xh - k*LN2_HI) + (xl - k*LN2_LO) (one rounding) and
   the result fma(s, p, s) * 2**k; exp_neg_square(x) = exp_scaled(-hi, -lo, 1) with
   hi = a*a, lo = fma(a, a, -hi), a = min(|x|, ENS_CLAMP).
 * expm1: x clamped to [EXPM1_LO, EXPM1_HI]; k as for exp but k = 0 for |x| < EXPM1_SMALL (no
-  reduction, no cancellation near 0); p = r + r*r*EXPM1(r); t = 2**(k-1);
+  reduction, no cancellation near 0); p = fma(r, r*EXPM1(r), r); t = 2**(k-1);
   result = fma(p, t, t - 1/2) * 2 (exact scaling); |x| < EXPM1_TINY returns x (keeps -0).
 * log1p: u = 1 + x, c = (1 + x) - u exactly (Fast2Sum); u = 2**k * m, m in [sqrt(1/2), sqrt(2))
   (bit manipulation); f = (m - 1) + c*2**-k; fdlibm's kernel: s = f/(2+f), z = s*s,
   R = z*LOG1P(z), hfsq = f*f/2, result = k*LN2_HI - ((hfsq - (s*(hfsq + R) + k*LN2_LO)) - f);
   then selects for x = -1, x < -1, x = +-0 and inf.  log: the same kernel with f = m - 1,
   subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
-* tanh: a = |x|; a < TANH_SMALL: a + a*s*TANH(s), s = a*a; else
+* tanh: a = |x|; a < TANH_SMALL: fma(a, s*TANH(s), a), s = max(a, TANH_TINY)**2 (no subnormal
+  product; below TANH_TINY the FMA rounds to a); else
   1 - 2/(exp_core(2*min(a, TANH_CLAMP)) + 1); copysign(result, x).
 * exp_bounded: as exp without the clamps (0 selected below EXP_LO), and
   fma(p, s, s) * 2**-EXP_OFFSET with s = 2**(k + EXP_OFFSET) instead of ldexp_split (s is normal
@@ -66,6 +69,7 @@ is written ``x = C if x > C else x`` so that NaN passes through):
   2**(k + c); exp_core, exp_bounded, expm1, tanh and normal_cdf_pdf scale this way.
 * log1p_unit: e + e*e*LOG1P_UNIT(e), a minimax fit on [0, 1].
 * normal_cdf_pdf: t = min(|x|, GELU_XMAX), a = t/sqrt(2); erfc(a) = exp(-t*t/2) * P(q)/(a + C) with
+  t also at least GELU_TINY (no subnormal product; Phi and phi round to their values at 0 below) and
   q = (a - C)/(a + C) for all a (GELU_ERFC, no small-a branch); exp(-t*t/2) with t*t/2 = hi + lo
   split exactly and kept normal by the 2**EXP_OFFSET offset, whose inverse (and the 1/2 of
   Phi = erfc/2) is folded into P's coefficients; Phi(x) = erfc/2 for x < 0, 1 - erfc/2 else;
@@ -140,12 +144,13 @@ def build_math(F):
     MIN_NORMAL = F(np.finfo(F).tiny)
     LOG_SUB_SHIFT = K("LOG_SUBNORMAL_SHIFT")
     LOG_SUB_SCALE = F(2.0 ** float(LOG_SUB_SHIFT))
-    TANH_SMALL, TANH_CLAMP = K("TANH_SMALL"), K("TANH_CLAMP")
+    TANH_SMALL, TANH_CLAMP, TANH_TINY = K("TANH_SMALL"), K("TANH_CLAMP"), K("TANH_TINY")
     ERF_CLAMP = K("ERF_CLAMP")
     ERFC_C, ERFC_CLAMP, ERFC_SMALL = K("ERFC_C"), K("ERFC_CLAMP"), K("ERFC_SMALL")
     TWO_ERFC_C = F(2.0 * float(ERFC_C))
     ENS_CLAMP = K("ENS_CLAMP")
     EXP_OFFSET = K("EXP_OFFSET")
+    EXP_TINY = K("EXP_TINY")
     EXP_DOWN = F(2.0 ** -float(EXP_OFFSET))
     # Scale shifters: t = v + SCALE_SHIFT* rounds v to an integer k as SHIFT does and leaves
     # BIAS + c + k in t's low bits, so pow2_shifted(t) = 2**(k + c) (c = 0, EXP_OFFSET, -1).
@@ -153,7 +158,7 @@ def build_math(F):
     SCALE_SHIFT = F(float(SHIFT) + BIAS)
     SCALE_SHIFT_UP = F(float(SHIFT) + BIAS + float(EXP_OFFSET))
     SCALE_SHIFT_HALF = F(float(SHIFT) + BIAS - 1)
-    GELU_C, GELU_XMAX = K("GELU_C"), K("GELU_XMAX")
+    GELU_C, GELU_XMAX, GELU_TINY = K("GELU_C"), K("GELU_XMAX"), K("GELU_TINY")
     INV_SQRT2 = F(1.0 / math.sqrt(2.0))
     # Phi(-|x|) = erfc(a)/2 and the pdf, with the 2**-EXP_OFFSET of the scaled exp folded in
     GELU_PDF_DOWN = F(F(1.0 / math.sqrt(2.0 * math.pi)) * F(2.0 ** -float(EXP_OFFSET)))
@@ -172,6 +177,10 @@ def build_math(F):
     p_log1p_unit = _horner(getattr(C, "LOG1P_UNIT" + sfx), F, jit, "p_log1p_unit")
 
     # ---- exp family ---------------------------------------------------------------------------
+    # expm1(r) ~ r + r*r*P(r) is evaluated as fma(r, r*P(r), r): for a tiny r (|x| ~ 1e-20 in
+    # float32 gives r = x) r*r would be subnormal, and a multiply with a subnormal result or
+    # operand takes a microcode assist (~100 cycles on these Xeons; 5% of such inputs made
+    # sigmoid 11x and tanh 28x slower); r*P(r) stays normal, the outer product inside the FMA.
     @jit
     def exp_scaled(xh, xl, s):
         """s * exp(xh + xl), with one rounding before the (exact or subnormal) 2**k scaling.
@@ -180,7 +189,7 @@ def build_math(F):
         t = xh * INV_LN2 + SHIFT
         k = t - SHIFT
         r = (xh - k * LN2_HI) + (xl - k * LN2_LO)   # one rounding (the first part is exact)
-        p = r + r * r * p_exp(r)                 # expm1(r)
+        p = fma(r, r * p_exp(r), r)                 # expm1(r)
         return ldexp_split(fma(s, p, s), k)
 
     @jit
@@ -192,7 +201,7 @@ def build_math(F):
         r = x - k * LN2_HI
         r = r - k * LN2_LO
         sc = pow2_shifted(t)
-        return fma(r + r * r * p_exp(r), sc, sc)         # (1 + p) * 2**k, one rounding
+        return fma(fma(r, r * p_exp(r), r), sc, sc)         # (1 + p) * 2**k, one rounding
 
     @jit
     def exp_scaled2(xh, xl, sh, sl):
@@ -200,7 +209,7 @@ def build_math(F):
         t = xh * INV_LN2 + SHIFT
         k = t - SHIFT
         r = (xh - k * LN2_HI) + (xl - k * LN2_LO)   # one rounding (the first part is exact)
-        p = r + r * r * p_exp(r)                 # expm1(r)
+        p = fma(r, r * p_exp(r), r)                 # expm1(r)
         w = fma(sl, p, sl)
         return ldexp_split(sh + fma(sh, p, w), k)
 
@@ -213,7 +222,7 @@ def build_math(F):
         k = t - SHIFT
         r = x - k * LN2_HI
         r = r - k * LN2_LO
-        return ldexp_split(ONE + (r + r * r * p_exp(r)), k)
+        return ldexp_split(ONE + (fma(r, r * p_exp(r), r)), k)
 
     @jit
     def expm1(x):
@@ -226,7 +235,7 @@ def build_math(F):
         k = t - SCALE_SHIFT_HALF
         r = xc - k * LN2_HI
         r = r - k * LN2_LO
-        p = r + r * r * p_expm1(r)
+        p = fma(r, r * p_expm1(r), r)
         th = pow2_shifted(t)                      # 2**(k - 1)
         y = fma(p, th, th - HALF) * TWO
         return x if abs(x) < EXPM1_TINY else y
@@ -252,10 +261,19 @@ def build_math(F):
         r = x - k * LN2_HI
         r = r - k * LN2_LO
         sc = pow2_shifted(t)                      # 2**(k + EXP_OFFSET)
-        y = fma(r + r * r * p_exp(r), sc, sc) * EXP_DOWN
+        y = fma(fma(r, r * p_exp(r), r), sc, sc) * EXP_DOWN
         # a select on the result, not a clamp of x: y is garbage below EXP_LO (t leaves the
         # shift trick's range)
         return ZERO if x < EXP_LO else y
+
+    @jit
+    def exp_neg_abs(x):
+        """e**-|x| (sigmoid's, softplus' and tanh's e): exp_bounded(-max(|x|, EXP_TINY)).  Below
+        EXP_TINY e**-|x| rounds to 1, and the floor keeps a subnormal x out of the multiplies
+        (see the note on the exp family).  NaN -> NaN."""
+        a = abs(F(x))
+        a = EXP_TINY if a < EXP_TINY else a
+        return exp_bounded(-a)
 
     @jit
     def log1p_unit(e):
@@ -273,6 +291,9 @@ def build_math(F):
         phi = exp(-t*t/2)/sqrt(2 pi).  Beyond GELU_XMAX both round to 0.  NaN -> NaN."""
         t = abs(x)
         t = GELU_XMAX if t > GELU_XMAX else t
+        # ... and at least GELU_TINY, below which Phi and phi round to their values at 0
+        # anyway: t*t/2 and its rounding error stay normal (see the note on the exp family)
+        t = GELU_TINY if t < GELU_TINY else t
         h = HALF * t
         hi = -(t * h)                              # -t*t/2 = hi + lo exactly
         lo = -fma(t, h, -(t * h))
@@ -280,7 +301,7 @@ def build_math(F):
         k = tt - SCALE_SHIFT_UP
         r = (hi - k * LN2_HI) + (lo - k * LN2_LO)   # the first part is exact
         sc = pow2_shifted(tt)                       # 2**(k + EXP_OFFSET)
-        ex = fma(r + r * r * p_exp(r), sc, sc)
+        ex = fma(fma(r, r * p_exp(r), r), sc, sc)
         a = t * INV_SQRT2
         rc = ONE / (a + GELU_C)
         q = (a - GELU_C) * rc
@@ -331,9 +352,12 @@ def build_math(F):
     def tanh(x):
         x = F(x)
         a = abs(x)
-        s = a * a
-        small = a + a * s * p_tanh(s)
-        ac = TANH_CLAMP if a > TANH_CLAMP else a
+        # s from max(a, TANH_TINY): no subnormal product (see the note on the exp family); below it
+        # a * s * TANH(s) is under half an ulp of a, and the FMA rounds to a
+        al = TANH_TINY if a < TANH_TINY else a
+        s = al * al
+        small = fma(a, s * p_tanh(s), a)
+        ac = TANH_CLAMP if al > TANH_CLAMP else al
         # e**(2a) + 1 = p*2**k + (2**k + 1) with one rounding (2**k + 1 is exact for k <= 23/52)
         v = ac + ac
         t = v * INV_LN2 + SCALE_SHIFT
@@ -341,7 +365,7 @@ def build_math(F):
         r = v - k * LN2_HI
         r = r - k * LN2_LO
         sc = pow2_shifted(t)
-        big = ONE - TWO / fma(r + r * r * p_exp(r), sc, sc + ONE)
+        big = ONE - TWO / fma(fma(r, r * p_exp(r), r), sc, sc + ONE)
         return copysign(small if a < TANH_SMALL else big, x)
 
     # ---- erfc / erf -----------------------------------------------------------------------------
@@ -408,7 +432,7 @@ def build_math(F):
     ns = _pytypes.SimpleNamespace(
         dtype=F, exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
         exp_neg_square=exp_neg_square, exp_core=exp_core,
-        exp_bounded=exp_bounded,
+        exp_bounded=exp_bounded, exp_neg_abs=exp_neg_abs,
         log1p_unit=log1p_unit, normal_cdf_pdf=normal_cdf_pdf, exp_scaled=exp_scaled, erfc_core=erfc_core,
         fma=fma, copysign=copysign, pow2=pow2, ldexp_split=ldexp_split,
         prefer_vector_width_512=prefer_vector_width_512,
