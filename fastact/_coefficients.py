@@ -79,9 +79,6 @@ ENS_CLAMP_F64 = 28.0
 # exp_bounded: e**x is built as (1 + p) 2**(k + this), then times 2**-this: normal scales down to exp(EXP_LO)
 EXP_OFFSET_F32 = 32.0
 EXP_OFFSET_F64 = 64.0
-# exp_neg_abs: |x| floor; exp(-|x|) rounds to 1 below, and no product is subnormal
-EXP_TINY_F32 = 9.313226e-10
-EXP_TINY_F64 = 8.673617379884035e-19
 # exp_bounded: the largest argument (k + EXP_OFFSET stays <= emax)
 EXP_BOUNDED_HI_F32 = 64.0
 EXP_BOUNDED_HI_F64 = 640.0

@@ -1,9 +1,8 @@
-"""The activation-specific primitives (exp_bounded, exp_neg_abs, log1p_unit, normal_cdf_pdf) and
-the accuracy choices built on them.
+"""The activation-specific primitives (exp_bounded, log1p_unit, normal_cdf_pdf) and the accuracy
+choices built on them.
 
-* exp_bounded / exp_neg_abs / log1p_unit / normal_cdf_pdf (Numba, fastact/_numba/mathfn.py):
-  special values, accuracy against mpmath on sampled inputs, and vectorization of a loop that
-  calls them.
+* exp_bounded / log1p_unit / normal_cdf_pdf (Numba, fastact/_numba/mathfn.py): special values,
+  accuracy against mpmath on sampled inputs, and vectorization of a loop that calls them.
   (Their Cython twins in mathfn.pxd.tp are covered through the activations below.)
 * gelu keeps its *relative* accuracy deep in the left tail, in both backends: x * Phi(x) for
   x down to where it underflows.  PyTorch computes 0.5 x (1 + erf(x/sqrt 2)), which cancels
@@ -71,22 +70,6 @@ def test_exp_bounded(F):
                          rng.uniform(lo, lo + 30, 1000)]).astype(F)
     worst, where = _max_ulp(m.exp_bounded, xs, mp.exp, F)
     assert worst <= TARGET[F], (worst, where)
-
-
-@pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
-def test_exp_neg_abs(F):
-    """e**-|x| with |x| floored at EXP_TINY: the floor changes no value (e**-|x| rounds to 1
-    below it), from the subnormals up."""
-    m = build_math(F)
-    sub = float(np.finfo(F).smallest_subnormal)
-    for x, want in [(nan, nan), (inf, 0.0), (-inf, 0.0), (0.0, 1.0), (-0.0, 1.0), (sub, 1.0), (-sub, 1.0)]:
-        y = F(m.exp_neg_abs(F(x)))
-        assert (np.isnan(y) and np.isnan(want)) or y == want, (x, y, want)
-    rng = np.random.default_rng(4)
-    xs = np.concatenate([rng.uniform(-110, 110, 2000),
-                         np.ldexp(rng.uniform(-2, 2, 2000), rng.integers(-160 if F is np.float32 else -1100, 0, 2000))])
-    for x in xs.astype(F):
-        assert F(m.exp_neg_abs(x)) == F(m.exp_bounded(-abs(x))), x
 
 
 @pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
@@ -167,7 +150,7 @@ def test_normal_cdf_pdf_accuracy(F):
 @pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
 def test_vectorizes(F):
     m = build_math(F)
-    eb, ena, l1u, ncp = m.exp_bounded, m.exp_neg_abs, m.log1p_unit, m.normal_cdf_pdf
+    eb, l1u, ncp = m.exp_bounded, m.log1p_unit, m.normal_cdf_pdf
     zero = F(0.0)
 
     @numba.njit(**JIT_OPTIONS)
@@ -176,12 +159,12 @@ def test_vectorizes(F):
             v = x[i]
             c, p = ncp(v)
             a = v if v < zero else -v
-            out[i] = c + v * p + l1u(eb(a)) + ena(v)
+            out[i] = c + v * p + l1u(eb(a))
 
     x = np.linspace(-3, 3, 1001).astype(F)
     out = np.empty_like(x)
     loop(x, out)
-    _check_vectorized(loop, F, f"{np.dtype(F).name} exp_bounded/exp_neg_abs/log1p_unit/normal_cdf_pdf")
+    _check_vectorized(loop, F, f"{np.dtype(F).name} exp_bounded/log1p_unit/normal_cdf_pdf")
 
 
 # --- gelu's left tail, both backends ----------------------------------------------------------

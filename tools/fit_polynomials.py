@@ -67,8 +67,6 @@ ALGO = {
     "ENS_CLAMP": (11.0, 28.0, "exp_neg_square: |x| clamp; exp(-x*x) is 0 above (10.2 / 27.3)"),
     "EXP_OFFSET": (32.0, 64.0, "exp_bounded: e**x is built as (1 + p) 2**(k + this), then times "
                                "2**-this: normal scales down to exp(EXP_LO)"),
-    "EXP_TINY": (2.0 ** -30, 2.0 ** -60, "exp_neg_abs: |x| floor; exp(-|x|) rounds to 1 below, and no product is "
-                                         "subnormal"),
     "EXP_BOUNDED_HI": (64.0, 640.0, "exp_bounded: the largest argument (k + EXP_OFFSET stays <= emax)"),
     "GELU_C": (3.0, 4.0, "normal_cdf_pdf: centre of the q = (a - C)/(a + C) map, a = |x|/sqrt(2)"),
     "GELU_XMAX": (14.625, 38.75, "normal_cdf_pdf: |x| clamp; Phi(-|x|)*|x| and the pdf are 0 above "

@@ -29,8 +29,8 @@ Use from your own Cython code (``fastact.get_include()`` gives the include path)
 from libc.math cimport INFINITY, fabs, fabsf
 from cython cimport floating
 
-from fastact._cython.mathfn cimport (exp, expm1, tanh, x_minus_tanh, exp_bounded, exp_neg_abs,
-                                     log1p_unit, normal_cdf_pdf, normal_cdf_zero_below, exp_zero_below)
+from fastact._cython.mathfn cimport (exp, expm1, tanh, x_minus_tanh, exp_bounded, log1p_unit,
+                                     normal_cdf_pdf, normal_cdf_zero_below, exp_zero_below)
 
 
 # Constants: every one is cast to the argument's type, since a bare literal is a double and would
@@ -47,7 +47,7 @@ cdef inline floating _abs(floating x) noexcept nogil:
 
 cdef inline floating sigmoid_parts(floating x, floating* sigmoid_neg) noexcept nogil:
     """sigmoid(x), and sigmoid(-x) in sigmoid_neg[0], without overflow: e = exp(-|x|) <= 1."""
-    cdef floating e = exp_neg_abs(x)
+    cdef floating e = exp_bounded(-_abs(x))
     cdef floating r = (<floating>1.0) / ((<floating>1.0) + e)
     cdef floating er = e * r
     cdef bint pos = x >= (<floating>0.0)
@@ -146,7 +146,7 @@ cdef inline floating tanh_forward(floating x) noexcept nogil:
 
 cdef inline floating tanh_backward(floating g, floating x) noexcept nogil:
     # 1 - tanh(x)**2 = 4e / (1 + e)**2 with e = exp(-2|x|): no cancellation for large |x|.
-    cdef floating e = exp_neg_abs(x + x)
+    cdef floating e = exp_bounded(-(<floating>2.0) * _abs(x))
     cdef floating d = (<floating>1.0) + e
     return g * (((<floating>4.0) * e) / (d * d))
 
@@ -159,7 +159,7 @@ cdef inline floating tanh_backward_from_output(floating g, floating y) noexcept 
 
 cdef inline floating logsigmoid_forward(floating x) noexcept nogil:
     cdef floating lo = x if x < (<floating>0.0) else (<floating>0.0)
-    return lo - log1p_unit(exp_neg_abs(x))
+    return lo - log1p_unit(exp_bounded(-_abs(x)))
 
 
 cdef inline floating logsigmoid_backward(floating g, floating x) noexcept nogil:
@@ -173,7 +173,7 @@ cdef inline floating logsigmoid_backward(floating g, floating x) noexcept nogil:
 cdef inline floating softplus_forward(floating x, floating beta, floating threshold) noexcept nogil:
     cdef floating z = x * beta
     cdef floating pos = z if z > (<floating>0.0) else (<floating>0.0)
-    cdef floating soft = (pos + log1p_unit(exp_neg_abs(z))) / beta
+    cdef floating soft = (pos + log1p_unit(exp_bounded(-_abs(z)))) / beta
     return x if z > threshold else soft
 
 

@@ -22,7 +22,6 @@ Functions (all exact at the special values listed; NaN in -> NaN out):
                         error stays ~1 ULP also where x*x is large (e.g. ~80).
 ``exp_bounded(x)``      e**x for x <= EXP_BOUNDED_HI (64 / 640; NOT clamped above), cheaper than exp
                         (0 below EXP_LO by a select, one scaling by 2**k); subnormals computed.
-``exp_neg_abs(x)``      e**-|x|: exp_bounded(-max(|x|, EXP_TINY)), no multiply of a subnormal x.
 ``log1p_unit(e)``       log(1 + e) for 0 <= e <= 1 by one polynomial (no reduction, no division):
                         softplus/logsigmoid's log1p(exp(-|x|)).
 ``normal_cdf_pdf(x)``   (Phi(x), phi(x)) of the standard normal distribution (gelu): one exp and one
@@ -150,7 +149,6 @@ def build_math(F):
     TWO_ERFC_C = F(2.0 * float(ERFC_C))
     ENS_CLAMP = K("ENS_CLAMP")
     EXP_OFFSET = K("EXP_OFFSET")
-    EXP_TINY = K("EXP_TINY")
     EXP_DOWN = F(2.0 ** -float(EXP_OFFSET))
     # Scale shifters: t = v + SCALE_SHIFT* rounds v to an integer k as SHIFT does and leaves
     # BIAS + c + k in t's low bits, so pow2_shifted(t) = 2**(k + c) (c = 0, EXP_OFFSET, -1).
@@ -265,15 +263,6 @@ def build_math(F):
         # a select on the result, not a clamp of x: y is garbage below EXP_LO (t leaves the
         # shift trick's range)
         return ZERO if x < EXP_LO else y
-
-    @jit
-    def exp_neg_abs(x):
-        """e**-|x| (sigmoid's, softplus' and tanh's e): exp_bounded(-max(|x|, EXP_TINY)).  Below
-        EXP_TINY e**-|x| rounds to 1, and the floor keeps a subnormal x out of the multiplies
-        (see the note on the exp family).  NaN -> NaN."""
-        a = abs(F(x))
-        a = EXP_TINY if a < EXP_TINY else a
-        return exp_bounded(-a)
 
     @jit
     def log1p_unit(e):
@@ -432,7 +421,7 @@ def build_math(F):
     ns = _pytypes.SimpleNamespace(
         dtype=F, exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, erf=erf, erfc=erfc,
         exp_neg_square=exp_neg_square, exp_core=exp_core,
-        exp_bounded=exp_bounded, exp_neg_abs=exp_neg_abs,
+        exp_bounded=exp_bounded,
         log1p_unit=log1p_unit, normal_cdf_pdf=normal_cdf_pdf, exp_scaled=exp_scaled, erfc_core=erfc_core,
         fma=fma, copysign=copysign, pow2=pow2, ldexp_split=ldexp_split,
         prefer_vector_width_512=prefer_vector_width_512,
