@@ -169,6 +169,9 @@ def test_kernel_fast_path_only_takes_what_is_safe(backend):
         k(ro)
     with pytest.raises(TypeError, match="elu_: the array must be a writeable numpy.ndarray"):
         k([1.0, 2.0])
+    with pytest.raises(ValueError, match="elu: out is read-only"):
+        k(ro, ro)                     # out is x, named: still refused, and ro is left alone
+    np.testing.assert_array_equal(ro, x)
     out = np.empty_like(x)
     assert k(ro, out) is out
     np.testing.assert_allclose(out, want, rtol=4e-6, atol=1e-7)
@@ -192,3 +195,8 @@ def test_kernel_fast_path_only_takes_what_is_safe(backend):
     np.testing.assert_allclose(gi, want_g, rtol=4e-6, atol=1e-7)
     with pytest.raises(ValueError, match="elu_backward: grad has shape"):
         kb(g, x[:10])
+    g_ro = g.copy()
+    g_ro.flags.writeable = False
+    with pytest.raises(ValueError, match="elu_backward: out is read-only"):
+        kb(g_ro, x, g_ro)
+    np.testing.assert_array_equal(g_ro, g)
