@@ -26,6 +26,12 @@ NAMES = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "exp_neg_square"
 DTYPES = (np.float32, np.float64)
 #: max ULP targets (float32: exhaustive sweep; float64: random inputs)
 TARGET = {np.float32: 2.0, np.float64: 4.0}
+#: gelu's normal cdf and pdf miss those targets (README, "Accuracy": Phi just below 1/2, 1/4, ...
+#: lies in a binade whose ULP is half its relative error): bounded here by their measured maxima,
+#: rounded up (tools/ulp_sweep.py, 2026-12-02: float32 exhaustive 5.94 / 2.09 ULP, float64 on
+#: 10**8 inputs 6.91 / 2.09), so that a regression still fails
+PAIRED_BOUND = {("normal_cdf", np.float32): 6.0, ("normal_cdf", np.float64): 7.5,
+                ("normal_pdf", np.float32): 2.5, ("normal_pdf", np.float64): 2.5}
 
 inf, nan = np.inf, np.nan
 
@@ -140,6 +146,16 @@ def test_ulp_sampled(name, F):
     assert r["max_ulp"] <= TARGET[F], r
     if F is np.float64:
         assert r["true_ulp"] <= TARGET[F], r
+
+
+@pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)
+@pytest.mark.parametrize("name", ("normal_cdf", "normal_pdf"))
+def test_ulp_sampled_normal_cdf_pdf(name, F):
+    r = ulp_sweep.sweep(name, np.dtype(F).name, sample=200_000, true_samples=200)
+    assert r["points"] >= 150_000
+    assert r["max_ulp"] <= PAIRED_BOUND[name, F], r
+    if F is np.float64:
+        assert r["true_ulp"] <= PAIRED_BOUND[name, F], r
 
 
 @pytest.mark.parametrize("F", DTYPES, ids=lambda F: F.__name__)

@@ -14,7 +14,8 @@ subnormals to the interval's end), a third uniform on [-20, 20] (or [-1, 20] for
 for log), plus the special values (+-0, +-inf, NaN, subnormals, min normal, max finite, the
 overflow/underflow thresholds and their neighbours).  Reference: the float64 libm function (C's
 exp/expm1/log/log1p/tanh/erf/erfc through Numba's ``math`` module; exp(-x*x) as
-exp(-hi)*(1 - lo) with x*x = hi + lo by Dekker's product).  The "max ULP" column is the error
+exp(-hi)*(1 - lo) with x*x = hi + lo by Dekker's product; gelu's normal cdf Phi(x) as
+erfc(ah + al)/2 with -x/sqrt(2) = ah + al in double-double, its pdf from x*x = hi + lo).  The "max ULP" column is the error
 against it, except that the points that land >= 3 ULP (``--refine``) from libm are re-measured
 with mpmath and count with their true error: libm's own error reaches ~2 ULP (glibc's tanh,
 Numba's erf/erfc helpers), so a raw libm comparison could show up to ~2 ULP more than the truth.
@@ -48,7 +49,10 @@ from fastact._numba.intrinsics import bits_float, float_bits  # noqa: E402
 from fastact._numba.mathfn import build_math  # noqa: E402
 
 NAMES = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "exp_neg_square",
-         "exp_bounded", "log1p_unit")
+         "exp_bounded", "log1p_unit", "normal_cdf", "normal_pdf")
+
+#: gelu's normal cdf and pdf come from one primitive that returns both: (primitive, index)
+PAIRED = {"normal_cdf": ("normal_cdf_pdf", 0), "normal_pdf": ("normal_cdf_pdf", 1)}
 
 #: primitives defined on part of the line only: (lo, hi) per dtype; outside it both the
 #: primitive (wrapped) and the reference give NaN, so only the domain is measured.
@@ -69,6 +73,8 @@ INTERVAL = {
     "exp_neg_square": (-28.0, 28.0),
     "exp_bounded": (-750.0, 640.0),
     "log1p_unit": (0.0, 1.0),
+    "normal_cdf": (-40.0, 40.0),
+    "normal_pdf": (-40.0, 40.0),
 }
 
 SIGN_ERR = 1e9   # reported error for a zero of the wrong sign
@@ -125,9 +131,22 @@ def _ref_ens(x):
     return math.exp(-(x * x))
 
 
+@numba.njit(error_model="numpy")
+def _ref_ncdf(x):
+    # float32 x only (float64 has its own kernel below)
+    return 0.5 * math.erfc(-x * 0.7071067811865476)
+
+
+@numba.njit(error_model="numpy")
+def _ref_npdf(x):
+    # float32 x only (x*x/2 is exact in float64); float64 has its own kernel below
+    return math.exp(-0.5 * (x * x)) * 0.3989422804014327
+
+
 REFS = {"exp": _ref_exp, "expm1": _ref_expm1, "log": _ref_log, "log1p": _ref_log1p,
         "tanh": _ref_tanh, "erf": _ref_erf, "erfc": _ref_erfc, "exp_neg_square": _ref_ens,
-        "exp_bounded": _ref_exp, "log1p_unit": _ref_log1p}
+        "exp_bounded": _ref_exp, "log1p_unit": _ref_log1p, "normal_cdf": _ref_ncdf,
+        "normal_pdf": _ref_npdf}
 
 
 def _restrict(f, lo, hi, F=None):
@@ -144,7 +163,15 @@ def _restrict(f, lo, hi, F=None):
 def primitive(name, dtype):
     """The jitted primitive `name` for dtype, restricted to its DOMAIN where it has one."""
     F = np.dtype(dtype).type
-    f = getattr(build_math(F), name)
+    if name in PAIRED:
+        both, index = PAIRED[name]
+        g = getattr(build_math(F), both)
+
+        @numba.njit(error_model="numpy")
+        def f(x):
+            return g(x)[index]
+    else:
+        f = getattr(build_math(F), name)
     if name in DOMAIN:
         f = _restrict(f, *DOMAIN[name][np.dtype(dtype).name], F)
     return f
@@ -259,6 +286,28 @@ def _kernel(name, dtype):
                 return _ulp_err64(y, 0.0)
             r = math.exp(-sq)
             return _ulp_err64(y, r - r * _two_prod_lo(x, sq))
+    elif name == "normal_cdf":
+        @numba.njit(error_model="numpy")
+        def err_at(x, y):
+            # reference: Phi(x) = erfc(a)/2 with a = -x/sqrt(2) = ah + al to ~2**-106 (the
+            # rounding of -x/sqrt(2) alone would cost ~a*a ULP in the tail):
+            # erfc(ah + al) = erfc(ah) - al * 2/sqrt(pi) * exp(-ah*ah)
+            p = x * _INV_SQRT2_HI
+            ah = -p
+            if abs(x) > 1e300:             # Phi is 0 or 1 there (and the split would overflow)
+                return _ulp_err64(y, 0.5 * math.erfc(ah))
+            al = -(_two_prod_err(x, _INV_SQRT2_HI, p) + x * _INV_SQRT2_LO)
+            r = 0.5 * math.erfc(ah)
+            return _ulp_err64(y, r - al * 0.5641895835477563 * math.exp(-ah * ah))
+    elif name == "normal_pdf":
+        @numba.njit(error_model="numpy")
+        def err_at(x, y):
+            # reference: exp(-(hi + lo)/2)/sqrt(2 pi), x*x = hi + lo exactly (as exp_neg_square)
+            sq = x * x
+            if sq > 1e300:
+                return _ulp_err64(y, 0.0)
+            r = math.exp(-0.5 * sq) * 0.3989422804014327
+            return _ulp_err64(y, r - 0.5 * r * _two_prod_lo(x, sq))
     else:
         @numba.njit(error_model="numpy")
         def err_at(x, y):
@@ -353,6 +402,26 @@ def _kernel(name, dtype):
     return kern
 
 
+_INV_SQRT2_HI = 0.7071067811865476       # 1/sqrt(2) = HI + LO
+_INV_SQRT2_LO = -4.833646656726457e-17
+
+
+@numba.njit(error_model="numpy")
+def _split(a):
+    """Veltkamp split of a float64 into two 26-bit halves."""
+    c = 134217729.0 * a          # 2**27 + 1
+    ah = c - (c - a)
+    return ah, a - ah
+
+
+@numba.njit(error_model="numpy")
+def _two_prod_err(a, b, p):
+    """a*b - p exactly for p = fl(a*b), by Dekker's product (no FMA needed)."""
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
 @numba.njit(error_model="numpy")
 def _two_prod_lo(x, p):
     """Rounding error of p = fl(x*x) by Dekker's split (no FMA needed)."""
@@ -381,13 +450,14 @@ def specials(dtype) -> np.ndarray:
     if dtype == "float32":
         thr = [88.72283935546875, 88.7228, 88.75, 89.0, -87.33654, -103.27893, -103.97208,
                -104.0, -17.328680, 9.010913, 3.9192059, 10.0546875, 10.125, 0.5625, 1.0,
-               -0.29289322, 0.41421356, 1e-8, -1e-8, 2.0 ** -25, -(2.0 ** -25)]
+               -0.29289322, 0.41421356, 1e-8, -1e-8, 2.0 ** -25, -(2.0 ** -25), -14.625,
+               -13.5, 14.625]
     else:
         thr = [709.782712893384, 709.78, 709.8, 710.0, -708.3964185322641, -744.4400719213812,
                -745.1332191019411, -746.0, -37.42994775023705, 19.061547465398498,
                5.9215871957945, 27.226017111108366, 27.25, 0.5625, 1.0,
                -0.2928932188134524, 0.41421356237309515, 1e-17, -1e-17,
-               2.0 ** -54, -(2.0 ** -54)]
+               2.0 ** -54, -(2.0 ** -54), -38.75, -37.5, 38.75]
     with np.errstate(over="ignore"):
         vals = [F(v) for v in base + thr]
         out = []
@@ -432,7 +502,8 @@ def _true_errors(f, name, xs) -> np.ndarray:
     fn = {"exp": mp.exp, "expm1": mp.expm1, "log": mp.log, "log1p": mp.log1p, "tanh": mp.tanh,
           "erf": mp.erf, "erfc": mp.erfc,
           "exp_neg_square": lambda v: mp.exp(-v * v),
-          "exp_bounded": mp.exp, "log1p_unit": mp.log1p}[name]
+          "exp_bounded": mp.exp, "log1p_unit": mp.log1p, "normal_cdf": mp.ncdf,
+          "normal_pdf": mp.npdf}[name]
     dom = DOMAIN.get(name, {}).get("float64", (-math.inf, math.inf))
     out = np.full(len(xs), np.nan)
     with mp.workdps(40):
