@@ -962,6 +962,7 @@ class SoftmaxOp:
         return out
 
     def backward(self, grad, saved, params, out, from_output, backend):
+        y = None
         if type(grad) is _ndarray and type(saved) is _ndarray:
             plan = self._plans.get((grad.dtype, _setting(backend)))
             if plan is not None and plan.bound_backward is not None and _last_axis(params[0], grad.ndim):
@@ -980,7 +981,10 @@ class SoftmaxOp:
         ax = normalize_axis(axis, max(grad.ndim, 1), where)
         name = _kernel_backend(backend, where)
         self._remember_plan(grad.dtype, backend, name)
-        y = saved if from_output else self._forward(saved, ax, np.empty_like(saved), name, where)
+        if from_output:
+            y = saved
+        elif y is None:                   # (else the fast path above computed it: grad failed its checks)
+            y = self._forward(saved, ax, np.empty_like(saved), name, where)
         return self._backward(grad, y, ax, out, name)
 
     def _backward(self, grad, y, ax, out, name):
