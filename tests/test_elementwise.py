@@ -110,3 +110,30 @@ def test_large_arrays_take_the_parallel_path_correctly(backend):
     fa.set_num_threads(2)
     for name in ("relu", "gelu", "tanh"):
         assert_close(getattr(fa, name)(x, backend=backend), reference_forward(name, x, {}), np.float32, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
+def test_hardsigmoid_hardswish_divide_exactly(backend, dtype):
+    """The compiled kernels of hardsigmoid and hardswish divide by 6 (hardswish' by 3) without a
+    division instruction (mathfn's div_const); the result is PyTorch's formula's quotient bit for
+    bit wherever it is a normal number (a subnormal hardswish output may be one ulp off), over
+    inputs of every binade.  (The NumPy reference computes hardswish as x * hardsigmoid(x).)"""
+    F = np.dtype(dtype).type
+    rng = np.random.default_rng(21)
+    mags = np.exp2(rng.uniform(-30, 8, 300_000))
+    x = np.concatenate([mags, -mags, rng.uniform(-4, 4, 300_000), [0.0, -0.0, 3.0, -3.0, 6.0]]).astype(F)
+    three, six = F(3), F(6)
+    with np.errstate(all="ignore"):
+        c = np.clip(x + three, F(0), six)
+        want_sig = c / six
+        cw = np.minimum(x + three, six)
+        want_swish = np.where(cw <= 0, F(0), x * cw / six)
+        g = np.full_like(x, F(0.75))
+        want_swish_b = np.where(x <= -three, F(0), np.where(x >= three, g, g * (x / three + F(0.5))))
+    for got, want, what in ((fa.hardsigmoid(x, backend=backend), want_sig, "hardsigmoid"),
+                            (fa.hardswish(x, backend=backend), want_swish, "hardswish"),
+                            (fa.hardswish_backward(g, x, backend=backend), want_swish_b, "hardswish_backward")):
+        normal = np.abs(want) >= np.finfo(F).tiny
+        np.testing.assert_array_equal(got[normal], want[normal], err_msg=what)
+        np.testing.assert_array_equal(np.signbit(got[want == 0]), np.signbit(want[want == 0]), err_msg=what)

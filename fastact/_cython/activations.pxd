@@ -26,11 +26,12 @@ Use from your own Cython code (``fastact.get_include()`` gives the include path)
     from fastact._cython.activations cimport gelu_forward, gelu_backward
     cdef double y = gelu_forward(x)           # double x: the double instance
 """
-from libc.math cimport INFINITY, fabs, fabsf
+from libc.math cimport INFINITY, copysign, copysignf, fabs, fabsf
 from cython cimport floating
 
 from fastact._cython.mathfn cimport (exp, expm1, tanh, x_minus_tanh, exp_bounded, log1p_unit,
-                                     normal_cdf_pdf, normal_cdf_zero_below, exp_zero_below)
+                                     normal_cdf_pdf, normal_cdf_zero_below, exp_zero_below, div_const,
+                                     f32_bits, f32_from_bits, f64_bits, f64_from_bits)
 
 
 # Constants: every one is cast to the argument's type, since a bare literal is a double and would
@@ -41,6 +42,23 @@ cdef inline floating _abs(floating x) noexcept nogil:
         return fabsf(x)
     else:
         return fabs(x)
+
+
+cdef inline floating _copysign(floating x, floating y) noexcept nogil:
+    if floating is float:
+        return copysignf(x, y)
+    else:
+        return copysign(x, y)
+
+
+cdef inline floating _min_bits(floating c, floating hi) noexcept nogil:
+    """min(c, hi) for a positive hi, as an integer min on the bits: positive floats order as their
+    bits do, and negative c (or -NaN) has negative bits, so it stays; +NaN becomes hi.  (A float
+    select lets gcc thread the clamped path: hardswish computed its division twice.)"""
+    if floating is float:
+        return f32_from_bits(min(f32_bits(c), f32_bits(hi)))
+    else:
+        return f64_from_bits(min(f64_bits(c), f64_bits(hi)))
 
 
 # --- shared pieces ------------------------------------------------------------------------------
@@ -304,11 +322,14 @@ cdef inline floating mish_backward(floating g, floating x) noexcept nogil:
 
 
 # --- hardsigmoid / hardswish: PyTorch's forms, (x + 3) clipped to [0, 6], divided by 6 ----------
+# The divisions by 6 and 3 are div_const (a multiply and two FMAs, correctly rounded where the
+# quotient is normal): a vector division held float64 hardsigmoid_ at half the memory floor.
 
 cdef inline floating hardsigmoid_forward(floating x) noexcept nogil:
     cdef floating c = x + (<floating>3.0)
     c = (<floating>0.0) if c < (<floating>0.0) else ((<floating>6.0) if c > (<floating>6.0) else c)
-    return c / (<floating>6.0)
+    # c is +0, NaN or at least ulp(3): c/6 is normal, so div_const is exact
+    return div_const(c, <floating>6.0, <floating>(1.0 / 6.0))
 
 
 cdef inline floating hardsigmoid_backward(floating g, floating x) noexcept nogil:
@@ -317,16 +338,21 @@ cdef inline floating hardsigmoid_backward(floating g, floating x) noexcept nogil
 
 
 cdef inline floating hardswish_forward(floating x) noexcept nogil:
-    cdef floating c = x + (<floating>3.0)
-    c = (<floating>6.0) if c > (<floating>6.0) else c
+    cdef floating c = _min_bits(x + (<floating>3.0), <floating>6.0)
+    cdef floating t = x * c                 # NaN x: NaN (c = 6 when x + 3 is +NaN)
+    cdef floating q = div_const(t, <floating>6.0, <floating>(1.0 / 6.0))
+    # t = +-inf (x * 6 overflowed) or NaN gives a NaN q: t/6 is t there; the sign of a zero
+    # (x = -0) is t's
+    q = t if q != q else _copysign(q, t)
     # c <= 0 also catches x = -inf, where x * 0 would be NaN
-    return (<floating>0.0) if c <= (<floating>0.0) else x * c / (<floating>6.0)
+    return (<floating>0.0) if c <= (<floating>0.0) else q
 
 
 cdef inline floating hardswish_backward(floating g, floating x) noexcept nogil:
     if x <= (<floating>-3.0):
         return <floating>0.0
-    return g if x >= (<floating>3.0) else g * (x / (<floating>3.0) + (<floating>0.5))
+    # -3 < x < 3 where the product is used: x/3 normal or absorbed by + 0.5
+    return g if x >= (<floating>3.0) else g * (div_const(x, <floating>3.0, <floating>(1.0 / 3.0)) + (<floating>0.5))
 
 
 # --- hardshrink / softshrink ---------------------------------------------------------------------

@@ -39,12 +39,14 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     m = build_math(F)
     exp, expm1, log1p, tanh, erfc = m.exp, m.expm1, m.log1p, m.tanh, m.erfc
     exp_bounded, log1p_unit, normal_cdf_pdf = m.exp_bounded, m.log1p_unit, m.normal_cdf_pdf
+    div_const, copysign = m.div_const, m.copysign
 
     ZERO, ONE, TWO, THREE, SIX, HALF = F(0.0), F(1.0), F(2.0), F(3.0), F(6.0), F(0.5)
     INF = F(np.inf)
     NEG_THREE = F(-3.0)
     # PyTorch's hardsigmoid backward multiplies by 1/6 rounded to float32, in every dtype.
     SIXTH_F32 = F(np.float32(1.0 / 6.0))
+    SIXTH, THIRD = F(1.0 / 6.0), F(1.0 / 3.0)          # 1/6 and 1/3 rounded to F, for div_const
     INV_SQRT2 = F(1.0 / math.sqrt(2.0))
     NEG_GELU_XMAX = -F(_coefficients.GELU_XMAX_F32 if F is np.float32 else _coefficients.GELU_XMAX_F64)
     # silu: sigmoid(x) is exactly 0 below EXP_LO (exp(EXP_LO) rounds to 0)
@@ -318,11 +320,14 @@ def build_families(F) -> dict[str, SimpleNamespace]:
     family("mish", mish_forward, mish_backward)
 
     # hardsigmoid / hardswish: PyTorch's forms, (x + 3) clipped to [0, 6], divided by 6 -----------
+    # The divisions by 6 and 3 are div_const (a multiply and two FMAs, correctly rounded where the
+    # quotient is normal): a vector division held float64 hardsigmoid_ at half the memory floor.
     @jit
     def hardsigmoid_forward(x, args):
         c = x + THREE
         c = ZERO if c < ZERO else (SIX if c > SIX else c)
-        return c / SIX
+        # c is +0, NaN or at least ulp(3): c/6 is normal, so div_const is exact
+        return div_const(c, SIX, SIXTH)
 
     @jit
     def hardsigmoid_backward(g, x, args):
@@ -336,13 +341,18 @@ def build_families(F) -> dict[str, SimpleNamespace]:
         if c <= ZERO:                        # also x = -inf, where x * 0 would be NaN
             return ZERO
         c = SIX if c > SIX else c
-        return x * c / SIX
+        t = x * c
+        q = div_const(t, SIX, SIXTH)
+        # t = +-inf (x * 6 overflowed) or NaN gives a NaN q: t/6 is t there; the sign of a zero
+        # (x = -0) is t's
+        return t if q != q else copysign(q, t)
 
     @jit
     def hardswish_backward(g, x, args):
         if x <= NEG_THREE:
             return ZERO
-        return g if x >= THREE else g * (x / THREE + HALF)
+        # -3 < x < 3 where the product is used: x/3 normal or absorbed by + 0.5
+        return g if x >= THREE else g * (div_const(x, THREE, THIRD) + HALF)
 
     family("hardswish", hardswish_forward, hardswish_backward)
 
