@@ -280,12 +280,7 @@ def _kernel(name, dtype):
     elif name == "exp_neg_square":
         @numba.njit(error_model="numpy")
         def err_at(x, y):
-            # reference: exp(-(hi + lo)) = exp(-hi) * (1 - lo), x*x = hi + lo exactly
-            sq = x * x
-            if sq > 1e300:
-                return _ulp_err64(y, 0.0)
-            r = math.exp(-sq)
-            return _ulp_err64(y, r - r * _two_prod_lo(x, sq))
+            return _ulp_err64(y, _scaled_exp_neg_square(x, 1.0, 1.0))
     elif name == "normal_cdf":
         @numba.njit(error_model="numpy")
         def err_at(x, y):
@@ -302,12 +297,7 @@ def _kernel(name, dtype):
     elif name == "normal_pdf":
         @numba.njit(error_model="numpy")
         def err_at(x, y):
-            # reference: exp(-(hi + lo)/2)/sqrt(2 pi), x*x = hi + lo exactly (as exp_neg_square)
-            sq = x * x
-            if sq > 1e300:
-                return _ulp_err64(y, 0.0)
-            r = math.exp(-0.5 * sq) * 0.3989422804014327
-            return _ulp_err64(y, r - 0.5 * r * _two_prod_lo(x, sq))
+            return _ulp_err64(y, _scaled_exp_neg_square(x, 0.5, 0.3989422804014327))
     else:
         @numba.njit(error_model="numpy")
         def err_at(x, y):
@@ -420,6 +410,17 @@ def _two_prod_err(a, b, p):
     ah, al = _split(a)
     bh, bl = _split(b)
     return ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(error_model="numpy")
+def _scaled_exp_neg_square(x, k, s):
+    """Reference s * exp(-k*x*x) for float64 x: x*x = hi + lo exactly, s*exp(-k*hi)*(1 - k*lo)
+    (the rounding of x*x alone would cost ~k*x*x ULP)."""
+    sq = x * x
+    if sq > 1e300:
+        return 0.0
+    r = math.exp(-k * sq) * s
+    return r - k * r * _two_prod_lo(x, sq)
 
 
 @numba.njit(error_model="numpy")
