@@ -208,9 +208,10 @@ def _start_pool() -> None:
             return
         numba.get_num_threads()                     # launches the pool, if nothing has yet
         _pool_started = True
-        if numba.threading_layer() != "omp" or "OMP_MAX_ACTIVE_LEVELS" in os.environ \
-                or "OMP_NESTED" in os.environ:
+        if numba.threading_layer() != "omp":
             return
+        if "OMP_MAX_ACTIVE_LEVELS" in os.environ or "OMP_NESTED" in os.environ:
+            return                                  # nesting asked for
         gomp = _loaded_libgomp()
         if gomp is not None and gomp.omp_get_max_active_levels() > 1:   # (None: Intel's runtime)
             gomp.omp_set_max_active_levels(1)
@@ -221,7 +222,7 @@ def _loaded_libgomp():
     loads one: which copy the process uses is decided by whoever loads it first)."""
     try:
         return ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-    except OSError:
+    except (OSError, AttributeError):               # not loaded; no RTLD_NOLOAD (Windows)
         return None
 
 
