@@ -52,15 +52,9 @@ LOG1P_KMAX_F64 = 1000.0
 # log: subnormal x is scaled by 2**this first
 LOG_SUBNORMAL_SHIFT_F32 = 24.0
 LOG_SUBNORMAL_SHIFT_F64 = 54.0
-# tanh: polynomial below, 1 - 2/(exp(2a) + 1) above
-TANH_SMALL_F32 = 0.5625
-TANH_SMALL_F64 = 0.5625
 # tanh: |x| clamp; tanh rounds to 1 above (9.01 / 19.06)
 TANH_CLAMP_F32 = 10.0
 TANH_CLAMP_F64 = 20.0
-# tanh: |x| floor of s = x*x in the polynomial, so that no product is subnormal (x*s*TANH(s) is below half an ulp of x there)
-TANH_TINY_F32 = 0.00012207031
-TANH_TINY_F64 = 7.450580596923828e-09
 # erf: |x| clamp; erf rounds to 1 above (3.92 / 5.93)
 ERF_CLAMP_F32 = 3.9375
 ERF_CLAMP_F64 = 6.0
@@ -168,29 +162,30 @@ LOG1P_F64 = (
     0.14796994951513825,
 )
 
-# tanh(a) ~= a + a*s*T(s), s = a*a, 0 <= a < 0.5625. Weight: relative error of tanh(a).
-# Interval [0.0, 0.31640625] of the polynomial variable, degree 4, weighted minimax (Remez); max error 0.029 u (1.73e-9).
+# expm1(2r)/2 ~= r + r*r*H(r), |r| <= ln2/4 (tanh's reduced argument). Weight: relative error of expm1(2r).
+# Interval [-0.17345602052586523, 0.17345602052586523] of the polynomial variable, degree 4, weighted minimax (Remez); max error 0.282 u (1.68e-8).
 TANH_F32 = (
-    -0.33333313,
-    0.13332444,
-    -0.053837202,
-    0.021007469,
-    -0.0061798156,
+    1.0,
+    0.66666174,
+    0.333337,
+    0.13386515,
+    0.044423956,
 )
 
-# tanh(a) ~= a + a*s*T(s), s = a*a, 0 <= a < 0.5625. Weight: relative error of tanh(a).
-# Interval [0.0, 0.31640625] of the polynomial variable, degree 9, weighted minimax (Remez); max error 0.4 u (4.44e-17).
+# expm1(2r)/2 ~= r + r*r*H(r), |r| <= ln2/4 (tanh's reduced argument). Weight: relative error of expm1(2r).
+# Interval [-0.17345602052586523, 0.17345602052586523] of the polynomial variable, degree 10, weighted minimax (Remez); max error 0.00499 u (5.54e-19).
 TANH_F64 = (
-    -0.3333333333333154,
-    0.13333333333082348,
-    -0.05396825383751387,
-    0.021869485097227834,
-    -0.008863183074147813,
-    0.003591629490550609,
-    -0.001452778106028606,
-    0.0005778532087235001,
-    -0.00020822966385897077,
-    4.960377744454041e-05,
+    1.0,
+    0.6666666666666671,
+    0.33333333333333204,
+    0.13333333333313785,
+    0.044444444444687016,
+    0.012698412727642657,
+    0.003174603157908677,
+    0.0007054654421979395,
+    0.00014109390302994844,
+    2.5711696600770236e-05,
+    4.275267043924685e-06,
 )
 
 # erf(a) ~= a + a*P(s), s = a*a, 0 <= a < 1. Weight: relative error of erf(a).

@@ -56,10 +56,7 @@ ALGO = {
     "EXPM1_TINY": (2.0 ** -25, 2.0 ** -54, "expm1: |x| below: expm1(x) = x (also keeps -0)"),
     "LOG1P_KMAX": (100.0, 1000.0, "log1p: k clamp for the 2**-k scaling of the rounding error of 1+x"),
     "LOG_SUBNORMAL_SHIFT": (24.0, 54.0, "log: subnormal x is scaled by 2**this first"),
-    "TANH_SMALL": (0.5625, 0.5625, "tanh: polynomial below, 1 - 2/(exp(2a) + 1) above"),
     "TANH_CLAMP": (10.0, 20.0, "tanh: |x| clamp; tanh rounds to 1 above (9.01 / 19.06)"),
-    "TANH_TINY": (2.0 ** -13, 2.0 ** -27, "tanh: |x| floor of s = x*x in the polynomial, so that no product is subnormal "
-                                          "(x*s*TANH(s) is below half an ulp of x there)"),
     "ERF_CLAMP": (3.9375, 6.0, "erf: |x| clamp; erf rounds to 1 above (3.92 / 5.93)"),
     "ERFC_SMALL": (0.46875, 0.46875, "erfc: |x| below: 1 - erf(x) with erf's small-|x| polynomial"),
     "ERFC_C": (1.0, 4.0, "erfc: centre of the q = (a - C)/(a + C) map (a power of 2)"),
@@ -138,20 +135,18 @@ def _fits() -> list[Fit]:
                        "log(1+f) = 2s + s*z*L(z), s = f/(2+f), z = s*s, f in [sqrt(1/2)-1, sqrt(2)-1]. "
                        "Weight: relative error of log(1+f)."))
 
-    # ---- tanh, |x| < TANH_SMALL: tanh(a) = a + a*s*T(s), s = a*a ------------------------------
-    def th_t(s):
-        a = mp.sqrt(s)
-        return (mp.tanh(a) / a - 1) / s
+    # ---- tanh: h = expm1(2r)/2 = r + r*r*H(r), |r| <= ln2/4 (a = r + k ln2/2) -----------------
+    def th_t(r):
+        return (mp.expm1(2 * r) / 2 - r) / (r * r)
 
-    def th_w(s):
-        a = mp.sqrt(s)
-        return a * s / mp.tanh(a)
+    def th_w(r):
+        return r * r / abs(mp.expm1(2 * r) / 2)
 
-    for dt, deg in (("float32", 4), ("float64", 9)):
-        ts = algo("TANH_SMALL", dt)
-        out.append(Fit("TANH", dt, 0.0, ts * ts, deg, th_t, th_w,
-                       f"tanh(a) ~= a + a*s*T(s), s = a*a, 0 <= a < {ts}. "
-                       "Weight: relative error of tanh(a)."))
+    R4 = float(ln2 / 4 * (1 + mp.mpf(2) ** -10))
+    for dt, deg in (("float32", 4), ("float64", 10)):
+        out.append(Fit("TANH", dt, -R4, R4, deg, th_t, th_w,
+                       "expm1(2r)/2 ~= r + r*r*H(r), |r| <= ln2/4 (tanh's reduced argument). "
+                       "Weight: relative error of expm1(2r)."))
 
     # ---- erf, |x| < 1: erf(a) = a + a*P(s), s = a*a -------------------------------------------
     def es_t(s):

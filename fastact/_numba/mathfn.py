@@ -64,9 +64,12 @@ is written ``x = C if x > C else x`` so that NaN passes through):
   R = z*LOG1P(z), hfsq = f*f/2, result = k*LN2_HI - ((hfsq - (s*(hfsq + R) + k*LN2_LO)) - f);
   then selects for x = -1, x < -1, x = +-0 and inf.  log: the same kernel with f = m - 1,
   subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
-* tanh: a = |x|; a < TANH_SMALL: fma(a, s*TANH(s), a), s = max(a, TANH_TINY)**2 (no subnormal
-  product; below TANH_TINY the FMA rounds to a); else
-  1 - 2/(exp_core(2*min(a, TANH_CLAMP)) + 1); copysign(result, x).
+* tanh: a = min(|x|, TANH_CLAMP) = r + k*ln2/2 (|r| <= ln2/4; float32 reduces with one FMA by
+  fl(ln2/2), float64 by Cody-Waite halves), h = expm1(2r)/2 = fma(r, r*TANH(r), r),
+  u = expm1(2a)/2 = fma(h, 2**k, (2**k - 1)/2) (no cancellation: k = 0 below ln2/4, where u = h),
+  q = u/(1 + u), refined below u = 1/2 to u + (hl - u*q) with hl = fma(r, r*TANH(r), r - h),
+  h's rounding error (tanh = u - u*tanh: the roundings of 1 + u and of q are scaled by u, and
+  for k = 0, where u = h, tiny x give tanh(x) = x); copysign(q, x).  One path for every |x|.
 * exp_bounded: as exp without the clamps (0 selected below EXP_LO), and
   fma(p, s, s) * 2**-EXP_OFFSET with s = 2**(k + EXP_OFFSET) instead of ldexp_split (s is normal
   for every k >= EXP_LO/ln2).
@@ -150,7 +153,10 @@ def build_math(F):
     MIN_NORMAL = F(np.finfo(F).tiny)
     LOG_SUB_SHIFT = K("LOG_SUBNORMAL_SHIFT")
     LOG_SUB_SCALE = F(2.0 ** float(LOG_SUB_SHIFT))
-    TANH_SMALL, TANH_CLAMP, TANH_TINY = K("TANH_SMALL"), K("TANH_CLAMP"), K("TANH_TINY")
+    TANH_CLAMP = K("TANH_CLAMP")
+    TWO_INV_LN2 = F(2.0 * float(INV_LN2))
+    HALF_LN2 = F(math.log(2.0) / 2)
+    HALF_LN2_HI, HALF_LN2_LO = F(float(LN2_HI) / 2), F(float(LN2_LO) / 2)
     ERF_CLAMP = K("ERF_CLAMP")
     ERFC_C, ERFC_CLAMP, ERFC_SMALL = K("ERFC_C"), K("ERFC_CLAMP"), K("ERFC_SMALL")
     TWO_ERFC_C = F(2.0 * float(ERFC_C))
@@ -358,21 +364,25 @@ def build_math(F):
     def tanh(x):
         x = F(x)
         a = abs(x)
-        # s from max(a, TANH_TINY): no subnormal product (see the note on the exp family); below it
-        # a * s * TANH(s) is under half an ulp of a, and the FMA rounds to a
-        al = TANH_TINY if a < TANH_TINY else a
-        s = al * al
-        small = fma(a, s * p_tanh(s), a)
-        ac = TANH_CLAMP if al > TANH_CLAMP else al
-        # e**(2a) + 1 = p*2**k + (2**k + 1) with one rounding (2**k + 1 is exact for k <= 23/52)
-        v = ac + ac
-        t = v * INV_LN2 + SCALE_SHIFT
+        ac = TANH_CLAMP if a > TANH_CLAMP else a
+        # a = r + k ln2/2, |r| <= ln2/4; u = expm1(2a)/2 = 2**k h + (2**k - 1)/2, h = expm1(2r)/2
+        t = ac * TWO_INV_LN2 + SCALE_SHIFT
         k = t - SCALE_SHIFT
-        r = v - k * LN2_HI
-        r = r - k * LN2_LO
+        if is32:
+            r = fma(-k, HALF_LN2, ac)       # one step: k*fl(ln2/2) is off by < 2**-29 k
+        else:
+            r = ac - k * HALF_LN2_HI        # exact (Cody-Waite)
+            r = r - k * HALF_LN2_LO
         sc = pow2_shifted(t)
-        big = ONE - TWO / fma(exp_poly(r), sc, sc + ONE)
-        return copysign(small if a < TANH_SMALL else big, x)
+        g = r * p_tanh(r)
+        h = fma(r, g, r)
+        hl = fma(r, g, r - h)               # h's rounding error (r - h is exact)
+        u = fma(h, sc, fma(sc, HALF, -HALF))
+        q = u / (u + ONE)
+        # below u = 1/2 (k <= 1): tanh = u - u*tanh, so u + (hl - u*q) scales the roundings of
+        # 1 + u and of q by u, and corrects h's rounding (exactly for k = 0, where u = h)
+        q = u + fma(-u, q, hl) if u < HALF else q
+        return copysign(q, x)
 
     # ---- erfc / erf -----------------------------------------------------------------------------
     @jit_inline
