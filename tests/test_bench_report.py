@@ -220,6 +220,26 @@ def test_timer_calibrates_and_resets():
     assert calls["fn"] >= 2 + 3 * result.number
 
 
+def test_the_first_group_is_measured_twice_and_recorded_once(tmp_path, monkeypatch):
+    from fastact.bench import runner
+    groups = []
+
+    def counting(fns, **kwargs):
+        groups.append(sorted(fns))
+        return timing.measure_group(fns, **kwargs)
+
+    monkeypatch.setattr(runner, "measure_group", counting)
+    out = tmp_path / "run"
+    assert main(["bench", "--ops", "relu,tanh", "--threads", "1", "--directions", "forward",
+                 "--backends", "numba", *TINY, "--output", str(out)]) == 0
+    with open(out / "results.json", encoding="utf-8") as f:
+        records = json.load(f)["results"]
+    # 2 ops x 2 sizes, plus the first group's untimed warm-up
+    assert len(groups) == 2 * 2 + 1 and groups[0] == groups[1]
+    keys = [(r["function"], r["size"], r["implementation"]) for r in records]
+    assert len(keys) == len(set(keys)) == 2 * 2 * len(groups[0])
+
+
 def test_benchmark_suite_is_separate_from_the_tests():
     assert not [n for n in os.listdir(os.path.join(ROOT, "benchmarks")) if n.startswith("test_")]
     with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:

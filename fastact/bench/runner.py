@@ -2,7 +2,11 @@
 implementation of a function timed on the same arrays with the same thread count.
 
 The loops nest so that few big arrays are alive (one `Workload` per dtype and size) and so that
-the thread counts of one function are measured one right after the other.
+the thread counts of one function are measured one right after the other.  The run's first group
+is measured twice and the first measurement dropped (`warm_up_first_group`): in a full run on
+2026-12-02 it came out 2-4x slow for every implementation but ONNX Runtime and normal when run
+again right after, with the cause unknown (the thread pools' first regions, the first touch of
+the arrays and the clock ramping up are candidates).
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class Options:
     budget: float = 1.0                         # seconds per implementation and function
     settle: float = 0.03                        # untimed seconds before each timed batch
     quick: bool = False
+    warm_up_first_group: bool = True            # measure the first group once untimed first
 
 
 @dataclass
@@ -68,6 +73,7 @@ def run(options: Options, progress: Progress | None = None) -> RunResult:
     result.warmup = dict.fromkeys(options.implementations, 0.0)
     steps = len(options.dtypes) * len(options.sizes) * len(options.ops) * len(options.directions) * len(options.threads)
     session = _Session(options, result, progress or Progress(steps, enabled=False))
+    warm_up = options.warm_up_first_group
     for dtype in options.dtypes:
         for size in options.sizes:
             workload = impl.Workload(size, dtype)
@@ -75,6 +81,9 @@ def run(options: Options, progress: Progress | None = None) -> RunResult:
                 bound = workload.bind(op)
                 for direction in options.directions:
                     for threads in options.threads:
+                        if warm_up:
+                            session.measure(workload, bound, direction, threads, record=False)
+                            warm_up = False
                         session.measure(workload, bound, direction, threads)
                 del bound
             del workload
@@ -92,7 +101,7 @@ class _Session:
         self.reported: set = set()
         self.warned_compile = False
 
-    def _prepare(self, implementations, workload, bound, function, direction, threads):
+    def _prepare(self, implementations, workload, bound, function, direction, threads, record=True):
         """name -> callable of the implementations that run, their first (compiling) call's time and
         how each is called; an implementation that fails is reported once and left out."""
         fns, first, calls = {}, {}, {}
@@ -108,6 +117,8 @@ class _Session:
                 fns[name] = fn
             except Exception as exc:                    # a backend being built, an op torch lacks...
                 message = f"{type(exc).__name__}: {exc}"
+                if not record:                          # the warm-up: the recorded run reports it
+                    continue
                 self.result.errors.append({"function": function, "implementation": name,
                                            "dtype": workload.dtype.name, "size": workload.size,
                                            "threads": threads, "error": message})
@@ -116,14 +127,17 @@ class _Session:
                     self.progress.write(f"note: {name} cannot run {function}: {message}")
         return fns, first, calls
 
-    def measure(self, workload, bound, direction, threads):
+    def measure(self, workload, bound, direction, threads, record=True):
+        """Time one function on every implementation; `record`: keep the timings (else only the
+        first calls' warm-up is counted)."""
         op, options, result = bound.op, self.options, self.result
         function = op.function(direction)
         label = f"{function} {workload.dtype.name} {impl.size_label(workload.size)} x{threads}"
         self.progress.set_status(label)
         set_threads(threads, self.use_torch)
         implementations = self.maps[threads][function]
-        fns, first, calls = self._prepare(implementations, workload, bound, function, direction, threads)
+        fns, first, calls = self._prepare(implementations, workload, bound, function, direction, threads,
+                                          record)
         for name, call in calls.items():
             result.notes.setdefault(function, {})[name] = call
         workload.threads = threads
@@ -141,6 +155,8 @@ class _Session:
         for name, timing in timings.items():
             timing.first_call = first[name]             # the very first call: compilation included
             self._count_warmup(name, function, timing)
+            if not record:
+                continue
             result.records.append({
                 "function": function, "op": op.label, "activation": op.name, "direction": direction,
                 "params": _jsonable(op.param_dict()), "dtype": workload.dtype.name, "size": workload.size,
@@ -149,6 +165,8 @@ class _Session:
                 "median_s": timing.median, "min_s": timing.min, "iqr_s": timing.iqr, "number": timing.number,
                 "repeats": timing.repeats, "first_call_s": timing.first_call,
             })
+        if not record:
+            return
         warm = sum(v for v in result.warmup.values() if v > 0.05)
         self.progress.update(label + (f"  (warm-up so far {warm:.1f} s)" if warm > 1 else ""))
 
