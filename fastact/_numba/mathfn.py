@@ -66,7 +66,8 @@ is written ``x = C if x > C else x`` so that NaN passes through):
   subnormal x scaled by 2**LOG_SUBNORMAL_SHIFT first.
 * tanh: a = min(|x|, TANH_CLAMP) = r + k*ln2/2 (|r| <= ln2/4; float32 reduces with one FMA by
   fl(ln2/2), float64 by Cody-Waite halves), h = expm1(2r)/2 = fma(r, r*TANH(r), r),
-  u = expm1(2a)/2 = fma(h, 2**k, (2**k - 1)/2) (no cancellation: k = 0 below ln2/4, where u = h),
+  u = expm1(2a)/2 = fma(h, 2**k, (2**k - 1)/2) (u = h for k = 0, below ln2/4; some cancellation
+  only at k = 1, r < 0: 2h + 1/2 >= 0.207 with |2h| <= 0.293, h's error grows by at most 1.42x),
   q = u/(1 + u), refined below u = 1/2 to u + (hl - u*q) with hl = fma(r, r*TANH(r), r - h),
   h's rounding error (tanh = u - u*tanh: the roundings of 1 + u and of q are scaled by u, and
   for k = 0, where u = h, tiny x give tanh(x) = x); copysign(q, x).  One path for every |x|.
