@@ -25,6 +25,7 @@ import time
 
 import pytest
 
+import fastact
 from fastact.bench import implementations as impl
 
 COMPARISONS = impl.comparisons()

@@ -240,6 +240,23 @@ def test_the_first_group_is_measured_twice_and_recorded_once(tmp_path, monkeypat
     assert len(keys) == len(set(keys)) == 2 * 2 * len(groups[0])
 
 
+@pytest.mark.parametrize("selection", [
+    ["benchmarks/bench_activations.py", "-k", "relu- and float32 and 1e3"],   # every implementation
+    ["benchmarks/bench_fused.py", "-k", "relu and 64x1024 and float32"],
+    ["benchmarks/bench_overhead.py", "-k", "relu"],
+    ["benchmarks/bench_tiny_inputs.py", "-k", "tanh"],
+])
+def test_the_benchmark_suite_runs(selection):
+    # --benchmark-disable runs each selected case once, as a plain call: a broken case fails here
+    # instead of in the first benchmark run after it (a missing import once did)
+    proc = subprocess.run([sys.executable, "-m", "pytest", *selection, "--benchmark-disable", "-q",
+                           "-p", "no:cacheprovider", "-c", os.path.join(ROOT, "benchmarks", "pytest.ini"),
+                           "--rootdir", os.path.join(ROOT, "benchmarks")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout, proc.stdout[-2000:]
+
+
 def test_benchmark_suite_is_separate_from_the_tests():
     assert not [n for n in os.listdir(os.path.join(ROOT, "benchmarks")) if n.startswith("test_")]
     with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
