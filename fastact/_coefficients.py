@@ -55,6 +55,9 @@ LOG_SUBNORMAL_SHIFT_F64 = 54.0
 # tanh: |x| clamp; tanh rounds to 1 above (9.01 / 19.06)
 TANH_CLAMP_F32 = 10.0
 TANH_CLAMP_F64 = 20.0
+# tanh: |x| below: tanh(x) = x (it rounds to x there); the argument is floored here so that no product or FMA result is subnormal
+TANH_TINY_F32 = 0.00012207031
+TANH_TINY_F64 = 7.450580596923828e-09
 # erf: |x| clamp; erf rounds to 1 above (3.92 / 5.93)
 ERF_CLAMP_F32 = 3.9375
 ERF_CLAMP_F64 = 6.0

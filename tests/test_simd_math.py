@@ -189,11 +189,10 @@ def test_gelu_left_tail_relative_accuracy(backend, dtype):
 
 
 # --- tiny arguments ------------------------------------------------------------------------------
-# gelu's normal cdf/pdf floor their argument (GELU_TINY) so that no product turns subnormal (a
-# microcode assist, ~100 cycles: benchmarks/bench_tiny_inputs.py), where the functions already
-# round to their first-order values; tanh keeps its small results exact through the rounding error
-# of its expm1 polynomial.  These identities must hold in every binade down to the smallest
-# subnormal.
+# tanh and gelu's normal cdf/pdf floor their argument (TANH_TINY, GELU_TINY) so that no product
+# turns subnormal (a microcode assist, ~100 cycles: benchmarks/bench_tiny_inputs.py).  The floors
+# are where the functions already round to their first-order values: these identities must hold
+# through them, in every binade down to the smallest subnormal.
 
 def _tiny_values(F, top_exponent):
     fi = np.finfo(F)

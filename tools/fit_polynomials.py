@@ -57,6 +57,8 @@ ALGO = {
     "LOG1P_KMAX": (100.0, 1000.0, "log1p: k clamp for the 2**-k scaling of the rounding error of 1+x"),
     "LOG_SUBNORMAL_SHIFT": (24.0, 54.0, "log: subnormal x is scaled by 2**this first"),
     "TANH_CLAMP": (10.0, 20.0, "tanh: |x| clamp; tanh rounds to 1 above (9.01 / 19.06)"),
+    "TANH_TINY": (2.0 ** -13, 2.0 ** -27, "tanh: |x| below: tanh(x) = x (it rounds to x there); the argument is "
+                                          "floored here so that no product or FMA result is subnormal"),
     "ERF_CLAMP": (3.9375, 6.0, "erf: |x| clamp; erf rounds to 1 above (3.92 / 5.93)"),
     "ERFC_SMALL": (0.46875, 0.46875, "erfc: |x| below: 1 - erf(x) with erf's small-|x| polynomial"),
     "ERFC_C": (1.0, 4.0, "erfc: centre of the q = (a - C)/(a + C) map (a power of 2)"),

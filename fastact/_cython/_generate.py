@@ -31,7 +31,7 @@ ROOT = os.path.dirname(PACKAGE)
 #: Scalar constants of fastact/_coefficients.py the primitives use (suffix _F32/_F64, or one
 #: value for both); see the docstrings of fastact/_numba/mathfn.py and mathfn.pxd.tp.
 CONSTANTS = ("LN2_HI", "LN2_LO", "INV_LN2", "SHIFT", "EXP_LO", "EXP_HI", "EXPM1_LO", "EXPM1_HI",
-             "EXPM1_SMALL", "EXPM1_TINY", "LOG1P_KMAX", "TANH_CLAMP", "ERF_CLAMP",
+             "EXPM1_SMALL", "EXPM1_TINY", "LOG1P_KMAX", "TANH_CLAMP", "TANH_TINY", "ERF_CLAMP",
              "ERFC_C", "ERFC_SMALL", "ERFC_CLAMP", "ENS_CLAMP", "TANHSHRINK_CUTOFF")
 #: Polynomial coefficient tuples (lowest order first); ERF_LARGE exists for float32 only.
 POLYNOMIALS = ("EXP", "EXPM1", "LOG1P", "TANH", "ERF_SMALL", "ERFC", "TANHSHRINK")
